@@ -1,0 +1,63 @@
+"""The one exception type for bad user input.
+
+Every check of a user-supplied value raises :class:`InputError` with a single
+line that says what is wrong and how to fix it. The CLI turns it into that line
+on stderr and exit status 2, before any work starts and before any file is
+touched.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+class InputError(ValueError):
+    """A user-supplied value is invalid. The message is one line: problem, then fix."""
+
+    def __init__(self, message: str):
+        message = " ".join(str(message).split())  # always one line
+        super().__init__(message)
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise :class:`InputError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise InputError(message)
+
+
+def check_alpha(alpha: Any, name: str = "noise ratio alpha") -> float:
+    """Return ``alpha`` as a float, refusing anything outside [0, 1) or non-finite."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number in [0, 1), got {alpha!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise InputError(f"{name} must lie in [0, 1), got {alpha!r}; use a value such as 0.3")
+    return value
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` as an int >= 1, refusing anything else."""
+    if isinstance(value, bool):
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        ivalue = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a positive integer, got {value!r}") from None
+    if ivalue != value and not (isinstance(value, str) and str(ivalue) == value.strip()):
+        raise InputError(f"{name} must be a positive integer, got {value!r}")
+    if ivalue < 1:
+        raise InputError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    return ivalue
+
+
+def check_finite_positive(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float > 0 (a learning rate, say)."""
+    try:
+        fvalue = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a positive finite number, got {value!r}") from None
+    if not math.isfinite(fvalue) or fvalue <= 0:
+        raise InputError(f"{name} must be a positive finite number, got {value!r}")
+    return fvalue

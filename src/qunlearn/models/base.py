@@ -1,0 +1,35 @@
+"""The model interface shared by every model in qunlearn.
+
+A model is a frozen (hashable) dataclass with two pure functions over a
+parameter pytree::
+
+    params = model.init(key)          # fresh parameters
+    p1 = model.apply(params, x)       # p(y = 1 | x), shape (B,), for a batch x
+
+Training, unlearning and the Hessian code see nothing else, so a new ansatz or
+a new network is a new file in :mod:`qunlearn.models` and nothing else changes.
+Models are hashable so compiled programs can be cached per model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+import numpy as np
+
+Params = Any
+
+
+@runtime_checkable
+class Model(Protocol):
+    name: str
+
+    def init(self, key: jax.Array) -> Params: ...
+
+    def apply(self, params: Params, x: jax.Array) -> jax.Array: ...
+
+
+def n_params(params: Params) -> int:
+    """Number of scalar parameters in a pytree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))

@@ -1,0 +1,217 @@
+r"""One optimisation loop for every model and every objective.
+
+:func:`fit` is a pure function: Adam (optax) over shuffled minibatches, one
+``jax.lax.scan`` over epochs and, inside, one over minibatches, with metrics
+evaluated on a fixed schedule (epoch 0, every ``eval_every`` epochs, and the
+last epoch) inside the compiled program. It knows nothing about models or
+datasets: it gets a minibatch loss and a metrics function. Training
+(:func:`supervised_program`) and unlearning build on it; the runs of one cell
+(the seeds) are one ``jax.vmap`` of it.
+
+Minibatches follow the usual convention: each epoch draws a fresh permutation
+of the ``n`` training indices and cuts it into ``ceil(n / batch_size)`` batches;
+the last, shorter batch is padded and its padding masked out of the loss, so
+every sample counts exactly once per epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .errors import check_finite_positive, check_positive_int
+
+EPS = 1e-7
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser schedule. ``eval_every``: epochs between metric evaluations."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 0.005
+    eval_every: int = 10
+
+    def __post_init__(self):
+        object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs"))
+        object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size"))
+        object.__setattr__(self, "lr", check_finite_positive(self.lr, "learning rate"))
+        object.__setattr__(self, "eval_every", check_positive_int(self.eval_every, "eval_every"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bce(p: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    r"""Binary cross-entropy :math:`-[y\log p + (1-y)\log(1-p)]`, (weighted) mean.
+
+    ``p`` is clipped to ``[1e-7, 1 - 1e-7]`` as Keras does.
+    """
+    p = jnp.clip(p, EPS, 1.0 - EPS)
+    y = y.astype(p.dtype)
+    losses = -(y * jnp.log(p) + (1.0 - y) * jnp.log1p(-p))
+    if weights is None:
+        return jnp.mean(losses)
+    weights = weights.astype(p.dtype)
+    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def accuracy(p: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
+    """Fraction of predictions ``p > 0.5`` equal to ``y``; NaN for an empty weighted set."""
+    hits = ((p > 0.5).astype(jnp.int32) == y.astype(jnp.int32)).astype(p.dtype)
+    if weights is None:
+        return jnp.mean(hits)
+    weights = weights.astype(p.dtype)
+    total = jnp.sum(weights)
+    return jnp.where(total > 0, jnp.sum(hits * weights) / jnp.maximum(total, 1.0), jnp.nan)
+
+
+def eval_epochs(cfg: TrainConfig) -> np.ndarray:
+    """Epochs at which :func:`fit` records metrics: 0, every ``eval_every``, and the last."""
+    epochs = list(range(0, cfg.epochs + 1, cfg.eval_every))
+    if epochs[-1] != cfg.epochs:
+        epochs.append(cfg.epochs)
+    return np.asarray(epochs)
+
+
+LossFn = Callable[[Any, Any, jax.Array, jax.Array, jax.Array], jax.Array]
+MetricsFn = Callable[[Any, Any], dict]
+
+
+def fit(
+    params: Any,
+    loss_fn: LossFn,
+    metrics_fn: MetricsFn,
+    data: Any,
+    n: int,
+    cfg: TrainConfig,
+    key: jax.Array,
+    optimizer: optax.GradientTransformation | None = None,
+):
+    """Minimise ``loss_fn`` with Adam over minibatches of ``n`` indices.
+
+    Args:
+      params: initial parameter pytree.
+      loss_fn: ``loss_fn(params, data, idx, mask, key) -> scalar``; ``idx`` holds
+        ``batch_size`` indices into ``range(n)`` and ``mask`` is 1 for real
+        entries and 0 for the padding of a short last batch.
+      metrics_fn: ``metrics_fn(params, data) -> {name: scalar}``.
+      data: any pytree of arrays, passed through to both functions.
+      n: number of samples the minibatches cover (static).
+      cfg: epochs, batch size, learning rate, evaluation schedule.
+      key: PRNG key for shuffling (and any randomness inside ``loss_fn``).
+      optimizer: defaults to ``optax.adam(cfg.lr)``.
+
+    Returns:
+      ``(params, history)`` with ``history[name]`` of length ``len(eval_epochs(cfg))``.
+    """
+    tx = optimizer if optimizer is not None else optax.adam(cfg.lr)
+    bs = min(cfg.batch_size, n)
+    n_batches = -(-n // bs)
+    pad = n_batches * bs - n
+    mask = (jnp.arange(n_batches * bs) < n).reshape(n_batches, bs)
+    grad_fn = jax.value_and_grad(loss_fn)
+
+    def step(carry, batch):
+        params, opt_state, key = carry
+        idx, m = batch
+        key, sub = jax.random.split(key)
+        _, grads = grad_fn(params, data, idx, m, sub)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state, key), None
+
+    def epoch(carry, _):
+        params, opt_state, key = carry
+        key, kperm = jax.random.split(key)
+        perm = jax.random.permutation(kperm, n)
+        idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)]).reshape(n_batches, bs)
+        carry, _ = jax.lax.scan(step, (params, opt_state, key), (idx, mask))
+        return carry, None
+
+    def run(carry, n_epochs):
+        carry, _ = jax.lax.scan(epoch, carry, None, length=n_epochs)
+        return carry, metrics_fn(carry[0], data)
+
+    carry = (params, tx.init(params), key)
+    history = [jax.tree_util.tree_map(lambda v: v[None], metrics_fn(params, data))]
+    n_full, rem = divmod(cfg.epochs, cfg.eval_every)
+    if n_full:
+        carry, hist = jax.lax.scan(lambda c, _: run(c, cfg.eval_every), carry, None, length=n_full)
+        history.append(hist)
+    if rem:
+        carry, last = run(carry, rem)
+        history.append(jax.tree_util.tree_map(lambda v: v[None], last))
+    history = jax.tree_util.tree_map(lambda *v: jnp.concatenate(v), *history)
+    return carry[0], history
+
+
+def supervised_metrics(model, params, data) -> dict[str, jax.Array]:
+    """Metrics of a model trained on (possibly poisoned) data.
+
+    ``data`` holds ``x, y`` (training inputs and the labels trained on), ``y_true``
+    (the clean labels), ``poisoned`` (1 for poisoned samples) and ``x_val, y_val``.
+    Returns ``train_loss, train_acc`` (on the labels trained on),
+    ``train_clean_acc`` (on the clean labels), ``poison_fit`` (accuracy on the
+    poisoned samples against the labels trained on: memorisation of the poison,
+    NaN without poison), ``val_loss, val_acc``.
+    """
+    p = model.apply(params, data["x"])
+    pv = model.apply(params, data["x_val"])
+    return {
+        "train_loss": bce(p, data["y"]),
+        "train_acc": accuracy(p, data["y"]),
+        "train_clean_acc": accuracy(p, data["y_true"]),
+        "poison_fit": accuracy(p, data["y"], data["poisoned"]),
+        "val_loss": bce(pv, data["y_val"]),
+        "val_acc": accuracy(pv, data["y_val"]),
+    }
+
+
+@lru_cache(maxsize=None)
+def supervised_program(model, cfg: TrainConfig):
+    """A compiled, seed-vmapped training program for ``model`` under ``cfg``.
+
+    Returns ``f(keys, x, y, y_true, poisoned, x_val, y_val) -> (params, history)``
+    where ``keys``, ``x``, ``y``, ``y_true`` and ``poisoned`` carry a leading run
+    axis and the validation data are shared. Each run initialises the model from
+    its own key, so runs differ in initialisation and in the data they get.
+    Cached per (model, cfg): cells of the same shapes reuse one compilation.
+    """
+
+    def one(key, x, y, y_true, poisoned, x_val, y_val):
+        k_init, k_fit = jax.random.split(key)
+        data = {"x": x, "y": y, "y_true": y_true, "poisoned": poisoned, "x_val": x_val, "y_val": y_val}
+
+        def loss_fn(params, data, idx, mask, _key):
+            return bce(model.apply(params, data["x"][idx]), data["y"][idx], mask)
+
+        def metrics_fn(params, data):
+            return supervised_metrics(model, params, data)
+
+        return fit(model.init(k_init), loss_fn, metrics_fn, data, x.shape[0], cfg, k_fit)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, None)))
+
+
+def train(model, key, x, y, cfg: TrainConfig, *, x_val=None, y_val=None, y_true=None, poisoned=None):
+    """Train one model on ``(x, y)``: a convenience wrapper over :func:`supervised_program`.
+
+    Returns ``(params, history)`` with history values as NumPy arrays (one entry
+    per :func:`eval_epochs`). Validation data default to the training data.
+    """
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    x_val = x if x_val is None else jnp.asarray(x_val)
+    y_val = y if y_val is None else jnp.asarray(y_val)
+    y_true = y if y_true is None else jnp.asarray(y_true)
+    poisoned = jnp.zeros(y.shape, jnp.float32) if poisoned is None else jnp.asarray(poisoned, jnp.float32)
+    program = supervised_program(model, cfg)
+    params, hist = program(key[None], x[None], y[None], y_true[None], poisoned[None], x_val, y_val)
+    params = jax.tree_util.tree_map(lambda v: v[0], params)
+    return params, {k: np.asarray(v[0]) for k, v in hist.items()}
