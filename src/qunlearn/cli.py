@@ -1,0 +1,324 @@
+"""The ``qunlearn`` command line: a thin shell over the experiments.
+
+Every bad input is refused before any work starts with one line on stderr
+(``qunlearn: error: ...``) and exit status 2; no file is touched.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import InputError, check_alpha
+
+try:  # typer >= 0.26 vendors click privately; older releases use click itself
+    from typer._click import exceptions as _cx
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _cx
+
+app = typer.Typer(
+    name="qunlearn",
+    help="Poisoning resilience and machine unlearning of quantum vs classical networks (Chen & Zhang, arXiv:2508.02422).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+data_app = typer.Typer(help="Inspect or generate the datasets.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True, log_path=False)
+
+
+# ----------------------------------------------------------------- parsing
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """``start:stop:step`` (stop included) or a comma list such as ``0,0.3,0.5``."""
+    text = (text or "").strip()
+    if not text:
+        raise InputError("the alpha grid is empty; pass e.g. --alphas 0:0.9:0.1 or --alphas 0,0.3,0.5")
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise InputError(f"alpha range {text!r} must be start:stop:step, e.g. 0:0.9:0.1")
+        try:
+            start, stop, step = (float(p) for p in parts)
+        except ValueError:
+            raise InputError(f"alpha range {text!r} must hold three numbers, e.g. 0:0.9:0.1") from None
+        if not all(math.isfinite(v) for v in (start, stop, step)) or step <= 0:
+            raise InputError(f"alpha range {text!r} needs a positive finite step, e.g. 0:0.9:0.1")
+        if stop < start:
+            raise InputError(f"alpha range {text!r} is empty (stop < start); e.g. 0:0.9:0.1")
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        values = [round(start + i * step, 10) for i in range(count)]
+    else:
+        values = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                raise InputError(f"alpha list {text!r} has an empty entry; e.g. --alphas 0,0.3,0.5")
+            values.append(check_alpha(part))
+    return tuple(check_alpha(v) for v in values)
+
+
+def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in (text or "").split(",") if s.strip())
+    if not items:
+        raise InputError(f"no {what} given; pass {flag} {','.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise InputError(f"unknown {what} {item!r}; use one of {', '.join(allowed)} (comma-separated)")
+    if len(set(items)) != len(items):
+        raise InputError(f"{what} list {text!r} repeats an entry")
+    return items
+
+
+# ----------------------------------------------------------------- output
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+def _fmt(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.3f} ± {0.0 if math.isnan(std) else std:.3f}"
+
+
+def print_poison_summary(results, title: str) -> None:
+    from .experiments.common import summarize
+
+    s = summarize(results, ["model", "attack", "alpha"], ["train_acc", "val_acc", "train_clean_acc"])
+    wide = s.pivot_table(index=["model", "attack", "alpha"], columns="metric", values=["mean", "std"], sort=False)
+    table = Table(title=title, show_lines=False)
+    for col in ("model", "attack", "alpha", "train acc (poisoned labels)", "train acc (true labels)", "val acc (clean)"):
+        table.add_column(col, justify="right" if col != "attack" and col != "model" else "left")
+    prev = None
+    for (model, attack, alpha), row in wide.iterrows():
+        if prev is not None and prev != (model, attack):
+            table.add_section()
+        prev = (model, attack)
+        table.add_row(
+            model, attack, f"{alpha:.2f}",
+            _fmt(row[("mean", "train_acc")], row[("std", "train_acc")]),
+            _fmt(row[("mean", "train_clean_acc")], row[("std", "train_clean_acc")]),
+            _fmt(row[("mean", "val_acc")], row[("std", "val_acc")]),
+        )
+    out.print(table)
+
+
+# ----------------------------------------------------------------- commands
+
+
+def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str) -> None:
+    from . import plots
+    from .experiments import poisoning
+    from .runs import RunDir
+
+    run_dir = RunDir(out_dir, "poison", cfg.to_dict(), fresh=fresh)  # refuses a clashing directory
+    if cfg.data_options.get("mnist_path") is not None or cfg.dataset == "xxz":
+        from . import data as data_mod
+
+        data_mod.load(cfg.dataset, **cfg.data_options)  # refuse a bad data file before touching the directory
+    todo = poisoning.cells(cfg)
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"{cfg.dataset} sweep", total=len(todo))
+
+        def on_cell(cell, status, seconds):
+            note = "cached" if status == "skipped" else f"{seconds:.1f}s"
+            progress.console.log(f"{cell.model:>4} {cell.attack:<22} alpha={cell.alpha:.2f}  {note}")
+            progress.advance(task)
+
+        history = poisoning.run(cfg, run_dir, on_cell=on_cell)
+    results = poisoning.final_table(history)
+    figs = plots.figure2(results, run_dir.path / "figure2", title=title)
+    print_poison_summary(results, f"{title}: final accuracy, mean ± std over {cfg.runs} runs")
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s")
+    out.print(f"results:  {run_dir.path / 'results.csv'}  (per-epoch curves: history.csv)")
+    out.print(f"config:   {run_dir.path / 'config.json'}")
+    out.print(f"figure:   {figs[0]}  and  {figs[1]}")
+
+
+@app.command()
+def poison(
+    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
+    attack: str = typer.Option("label-flip,feature-randomization", help="comma list of attacks"),
+    alphas: str = typer.Option("0:0.9:0.1", help="noise ratios: start:stop:step (stop included) or a comma list"),
+    runs: Optional[int] = typer.Option(None, help="independent runs per cell [preset: paper 5, quick 2]"),
+    preset: str = typer.Option("paper", help="paper (PAPER.md settings) or quick"),
+    out_dir: Path = typer.Option(Path("runs/poison"), "--out", help="run directory"),
+    epochs: Optional[int] = typer.Option(None, help="override the preset's epochs (all models)"),
+    batch_size: Optional[int] = typer.Option(None, help="override the preset's batch size (all models)"),
+    lr: Optional[float] = typer.Option(None, help="override the preset's learning rate (all models)"),
+    seed: int = typer.Option(0, help="base seed; every cell derives its keys from it"),
+    precision: str = typer.Option("complex64", help="circuit precision: complex64 or complex128"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
+    from .config import DATASET_NAMES, MODEL_KINDS, poison_preset, with_overrides, with_train_overrides
+    from .poison import ATTACKS
+
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    models = parse_list(model, MODEL_KINDS, "model", "--model")
+    attacks = parse_list(attack, ATTACKS, "attack", "--attack")
+    grid = parse_alphas(alphas)
+    if mnist_path is not None and dataset != "mnist":
+        raise InputError("--mnist-path applies to --dataset mnist only")
+    cfg = poison_preset(preset, dataset)
+    cfg = with_train_overrides(cfg, epochs=epochs, batch_size=batch_size, lr=lr)
+    data_options = {"mnist_path": str(mnist_path)} if mnist_path is not None else {}
+    cfg = with_overrides(
+        cfg,
+        models={m: cfg.models[m] for m in models},
+        attacks=attacks,
+        alphas=grid,
+        runs=runs,
+        seed=seed,
+        precision=precision,
+        data_options=data_options,
+    )
+    from .backend import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    _poison_sweep(cfg, out_dir, fresh, f"{dataset.upper()} ({preset} preset)")
+
+
+@app.command()
+def quickstart(
+    out_dir: Path = typer.Option(Path("runs/quickstart"), "--out", help="run directory"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
+    from .config import poison_preset, with_overrides
+
+    cfg = with_overrides(poison_preset("quick", "mnist"), attacks=("label-flip",))
+    out.print(
+        "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
+        f"QNN depth {cfg.models['qnn'].depth} vs MLP {cfg.models['mlp'].hidden}, "
+        f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {cfg.runs} runs per alpha"
+    )
+    _poison_sweep(cfg, out_dir, fresh, "MNIST quickstart (quick preset)")
+
+
+@data_app.command("xxz")
+def data_xxz(
+    n_spins: int = typer.Option(12, help="chain length (even)"),
+    n_per_class: int = typer.Option(83, help="grid points per phase"),
+    delta_min: float = typer.Option(-0.95, help="smallest Delta (> -1)"),
+    delta_max: float = typer.Option(3.0, help="largest Delta"),
+    window: float = typer.Option(0.2, help="half-width of the skipped window around Delta = 1"),
+    show_states: bool = typer.Option(False, "--show-states", help="print every state of the grid"),
+):
+    """Generate (or load from cache) the XXZ ground states and print a summary."""
+    from .data import load, xxz
+
+    t0 = time.perf_counter()
+    ds = load("xxz", n_spins=n_spins, n_per_class=n_per_class, delta_min=delta_min, delta_max=delta_max, window=window)
+    rows = xxz.summary_table(ds)
+    info = ds.info
+    out.print(f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}")
+    out.print(
+        f"grid: class 0 (XY) Delta in [{info['delta_min']}, {1 - info['window']:.3f}], "
+        f"class 1 (Neel) Delta in [{1 + info['window']:.3f}, {info['delta_max']}], {info['n_per_class']} points each"
+    )
+    s = ds.summary()
+    out.print(f"train: {s['n_train']} states {s['train_per_class']}; validation: {s['n_val']} states {s['val_per_class']}")
+    table = Table(title="ground states")
+    for col in ("split", "label", "states", "Delta range", "E0 range", "min gap"):
+        table.add_column(col)
+    for split in ("train", "val"):
+        for label in (0, 1):
+            sel = [r for r in rows if r["split"] == split and r["label"] == label]
+            if not sel:
+                continue
+            d = [r["delta"] for r in sel]
+            e = [r["energy"] for r in sel]
+            g = [r["gap"] for r in sel]
+            table.add_row(split, str(label), str(len(sel)), f"{min(d):.3f} .. {max(d):.3f}",
+                          f"{min(e):.4f} .. {max(e):.4f}", f"{min(g):.4f}")
+    out.print(table)
+    if show_states:
+        t = Table(title="all states")
+        for col in ("split", "Delta", "label", "E0", "gap"):
+            t.add_column(col, justify="right")
+        for r in sorted(rows, key=lambda r: r["delta"]):
+            t.add_row(r["split"], f"{r['delta']:.4f}", str(r["label"]), f"{r['energy']:.6f}", f"{r['gap']:.4f}")
+        out.print(t)
+    out.print(f"smallest gap {info['gap_min']:.4f} at Delta = {info['delta_at_gap_min']:.3f}")
+    out.print(f"cache: {info.get('cache_path')}  ({time.perf_counter() - t0:.1f}s)")
+
+
+@data_app.command("mnist")
+def data_mnist(
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    n_per_class: int = typer.Option(250, help="training images per class"),
+):
+    """Load MNIST 1 vs 9 (amplitude-encoded) and print a summary."""
+    from .data import load
+
+    ds = load("mnist", mnist_path=None if mnist_path is None else str(mnist_path), n_per_class=n_per_class)
+    s = ds.summary()
+    out.print(f"MNIST 1 (label 0) vs 9 (label 1), source: {s['source']}")
+    out.print(f"train: {s['n_train']} {s['train_per_class']}; validation: {s['n_val']} {s['val_per_class']}")
+    out.print(f"features: {s['n_features']} = 2^{s['n_qubits']} amplitudes ({ds.info['preprocessing']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning every input error into one line and exit status 2."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        app(args=args, prog_name="qunlearn", standalone_mode=False)
+    except InputError as e:
+        err.print(f"qunlearn: error: {e}", highlight=False, markup=False, soft_wrap=True)
+        return _exit(2)
+    except _cx.NoArgsIsHelpError as e:
+        out.print(e.ctx.get_help() if e.ctx is not None else "usage: qunlearn COMMAND --help", markup=False, highlight=False)
+        return _exit(0)
+    except _cx.UsageError as e:
+        hint = f" (see 'qunlearn {e.ctx.info_name if e.ctx and e.ctx.parent else ''} --help')".replace("  ", " ")
+        err.print(f"qunlearn: error: {e.format_message()}{hint}".replace("\n", " "), highlight=False, markup=False, soft_wrap=True)
+        return _exit(2)
+    except typer.Abort:
+        err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume", highlight=False)
+        return _exit(130)
+    except KeyboardInterrupt:
+        err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume", highlight=False)
+        return _exit(130)
+    except typer.Exit as e:
+        return _exit(e.exit_code)
+    return _exit(0)
+
+
+def _exit(code: int) -> int:
+    if __name__ != "__main__":
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

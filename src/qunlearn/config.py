@@ -1,0 +1,142 @@
+"""Frozen configuration dataclasses and the named presets.
+
+Everything the paper fixes is a default here, never a hard-coded limit. A config
+serialises to a plain dict (``to_dict``) stored with every run, and is rebuilt
+from one (``from_dict``), so a run directory always says exactly what produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .errors import InputError, check_alpha, check_positive_int
+from .poison import ATTACKS
+from .train import TrainConfig
+
+DATASET_NAMES = ("mnist", "xxz")
+MODEL_KINDS = ("qnn", "mlp")
+PRESETS = ("paper", "quick")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model and its training schedule. ``depth`` is used by QNNs, ``hidden`` by MLPs."""
+
+    kind: str
+    train: TrainConfig
+    depth: int = 6
+    hidden: tuple[int, ...] = (64, 16)
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise InputError(f"unknown model {self.kind!r}; use one of {', '.join(MODEL_KINDS)}")
+        object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth"))
+        object.__setattr__(self, "hidden", tuple(check_positive_int(h, "MLP hidden width") for h in self.hidden))
+
+    def describe(self) -> str:
+        if self.kind == "qnn":
+            return f"QNN depth {self.depth}"
+        return f"MLP {tuple(self.hidden)}"
+
+
+@dataclass(frozen=True)
+class PoisonConfig:
+    """The noise-ratio sweep: every (model, attack, alpha) cell, ``runs`` runs each."""
+
+    dataset: str = "mnist"
+    data_options: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)  # name -> ModelConfig
+    attacks: tuple[str, ...] = ATTACKS
+    alphas: tuple[float, ...] = tuple(round(0.1 * i, 10) for i in range(10))
+    runs: int = 5
+    seed: int = 0
+    precision: str = "complex64"
+
+    def __post_init__(self):
+        if self.dataset not in DATASET_NAMES:
+            raise InputError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+        if not self.models:
+            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+        for a in self.attacks:
+            if a not in ATTACKS:
+                raise InputError(f"unknown attack {a!r}; use one of {', '.join(ATTACKS)}")
+        if not self.attacks:
+            raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
+        alphas = tuple(check_alpha(a) for a in self.alphas)
+        if not alphas:
+            raise InputError("the alpha grid is empty; pass e.g. --alphas 0:0.9:0.1 or --alphas 0,0.3")
+        if len(set(alphas)) != len(alphas):
+            raise InputError(f"the alpha grid has repeated values: {list(alphas)}")
+        object.__setattr__(self, "alphas", alphas)
+        object.__setattr__(self, "runs", check_positive_int(self.runs, "runs"))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["models"] = {k: asdict(v) for k, v in self.models.items()}
+        for m in d["models"].values():
+            m["hidden"] = list(m["hidden"])
+        d["attacks"], d["alphas"] = list(self.attacks), list(self.alphas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PoisonConfig":
+        d = dict(d)
+        d["models"] = {
+            k: ModelConfig(kind=v["kind"], train=TrainConfig(**v["train"]), depth=v["depth"], hidden=tuple(v["hidden"]))
+            for k, v in d.get("models", {}).items()
+        }
+        d["attacks"], d["alphas"] = tuple(d["attacks"]), tuple(d["alphas"])
+        return cls(**d)
+
+
+# Paper settings (PAPER.md, "Training settings"); eval_every only sets how often
+# the learning curves are sampled, not the training itself.
+_PAPER_MODELS = {
+    "mnist": {
+        "qnn": ModelConfig("qnn", TrainConfig(epochs=100, batch_size=256, lr=0.005, eval_every=10), depth=6),
+        "mlp": ModelConfig("mlp", TrainConfig(epochs=100, batch_size=256, lr=0.005, eval_every=10), hidden=(64, 16)),
+    },
+    "xxz": {
+        "qnn": ModelConfig("qnn", TrainConfig(epochs=200, batch_size=32, lr=0.03, eval_every=10), depth=4),
+        "mlp": ModelConfig("mlp", TrainConfig(epochs=400, batch_size=32, lr=0.01, eval_every=20), hidden=(64, 16)),
+    },
+}
+# Quick: same models, shorter schedules and fewer runs; minutes on a laptop.
+_QUICK_MODELS = {
+    "mnist": {
+        "qnn": ModelConfig("qnn", TrainConfig(epochs=40, batch_size=128, lr=0.01, eval_every=5), depth=6),
+        "mlp": ModelConfig("mlp", TrainConfig(epochs=40, batch_size=128, lr=0.005, eval_every=5), hidden=(64, 16)),
+    },
+    "xxz": {
+        "qnn": ModelConfig("qnn", TrainConfig(epochs=40, batch_size=32, lr=0.03, eval_every=5), depth=4),
+        "mlp": ModelConfig("mlp", TrainConfig(epochs=80, batch_size=32, lr=0.01, eval_every=10), hidden=(64, 16)),
+    },
+}
+
+
+def poison_preset(preset: str, dataset: str) -> PoisonConfig:
+    """The alpha-sweep config of a named preset for one dataset."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    if preset == "paper":
+        return PoisonConfig(dataset=dataset, models=dict(_PAPER_MODELS[dataset]), runs=5)
+    return PoisonConfig(dataset=dataset, models=dict(_QUICK_MODELS[dataset]), runs=2)
+
+
+def with_overrides(cfg: PoisonConfig, **changes) -> PoisonConfig:
+    """``cfg`` with top-level fields replaced (validated again)."""
+    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
+
+
+def with_train_overrides(cfg: PoisonConfig, **changes) -> PoisonConfig:
+    """``cfg`` with training-schedule fields (epochs, batch_size, lr, ...) replaced for every model."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return cfg
+    models = {k: replace(m, train=replace(m.train, **changes)) for k, m in cfg.models.items()}
+    return replace(cfg, models=models)

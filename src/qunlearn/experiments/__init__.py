@@ -1,0 +1,1 @@
+"""Experiments: each turns a config into tidy tables in a run directory."""
