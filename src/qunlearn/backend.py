@@ -7,8 +7,9 @@ from the resolved config, or by a user before building models) and every model
 reads :func:`complex_dtype` / :func:`real_dtype` at trace time.
 
 Default: ``complex64``. Measured on the paper-size QNN (10 qubits, depth 6,
-batch 256, value-and-gradient step, 2 CPU cores): complex64 is about 1.8x faster
-than complex128 and its loss and gradients agree with complex128 to about 1e-7,
+batch 256, value-and-gradient step, 2 CPU cores): complex64 is roughly 2x faster
+than complex128 (1.8x to 2.7x across runs) and its loss and gradients agree with complex128
+to within 2e-7 and 5e-7 on real MNIST batches with N(0, 0.5^2) angles,
 far below anything that changes a training trajectory's outcome.
 """
 

@@ -31,6 +31,8 @@ import pandas as pd
 from .errors import InputError
 
 FORMAT_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 _VERSIONED = ("qunlearn", "jax", "jaxlib", "optax", "tensorcircuit-ng", "numpy", "scipy", "scikit-learn", "pandas")
 
 
@@ -53,6 +55,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,10 @@
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep every test's XXZ cache out of the user's cache directory."""
+    if "QUNLEARN_CACHE_DIR" not in os.environ or not os.environ["QUNLEARN_CACHE_DIR"].startswith(str(tmp_path_factory.getbasetemp())):
+        monkeypatch.setenv("QUNLEARN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "xxz-cache"))

@@ -1,0 +1,184 @@
+"""The CLI end to end at tiny sizes: outputs, resume, and refusal of bad input."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qunlearn import cli
+
+TINY = ["poison", "--dataset", "mnist", "--model", "qnn,mlp", "--attack", "label-flip",
+        "--alphas", "0,0.4", "--runs", "2", "--preset", "quick", "--epochs", "2"]
+
+
+def run_cli(args):
+    """Run the CLI in-process; return the exit status."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(list(args))
+    return exc.value.code
+
+
+def snapshot(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert run_cli(TINY + ["--out", str(out)]) == 0
+    return out
+
+
+def test_sweep_writes_tidy_tables_and_figure(tiny_run):
+    res = pd.read_csv(tiny_run / "results.csv")
+    for col in ("dataset", "model", "attack", "alpha", "run", "metric", "value"):
+        assert col in res.columns
+    assert set(res["model"]) == {"qnn", "mlp"}
+    assert sorted(res["alpha"].unique()) == [0.0, 0.4]
+    assert {"train_acc", "val_acc"} <= set(res["metric"])
+    # final epoch only: one value per (model, attack, alpha, run, metric)
+    assert not res.duplicated(["model", "attack", "alpha", "run", "metric"]).any()
+    assert set(res["epoch"]) == {2}
+    acc = res[res["metric"].isin(["train_acc", "val_acc"])]["value"]
+    assert acc.between(0, 1).all()
+    hist = pd.read_csv(tiny_run / "history.csv")
+    assert sorted(hist["epoch"].unique()) == [0, 2]
+    cfg = json.loads((tiny_run / "config.json").read_text())
+    assert cfg["config"]["runs"] == 2 and cfg["config"]["alphas"] == [0.0, 0.4]
+    assert "jax" in cfg["versions"] and "tensorcircuit-ng" in cfg["versions"]
+    for suffix in (".png", ".pdf"):
+        assert (tiny_run / f"figure2{suffix}").stat().st_size > 1000
+    assert len(list((tiny_run / "cells").glob("*.csv"))) == 4
+
+
+def test_label_flip_poisons_training_labels(tiny_run):
+    """At alpha 0.4 with 2 epochs the models cannot fit the flipped labels and the clean ones at once."""
+    res = pd.read_csv(tiny_run / "results.csv")
+    fit = res[(res["metric"] == "poison_fit") & (res["alpha"] == 0.0)]["value"]
+    assert fit.isna().all()  # no poisoned samples at alpha 0
+    fit = res[(res["metric"] == "poison_fit") & (res["alpha"] == 0.4)]["value"]
+    assert fit.notna().all()
+
+
+def test_rerun_resumes_without_recomputing(tiny_run, capsys):
+    before = snapshot(tiny_run / "cells")
+    results_before = pd.read_csv(tiny_run / "results.csv")
+    assert run_cli(TINY + ["--out", str(tiny_run)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("cached") == 4
+    assert snapshot(tiny_run / "cells") == before
+    pd.testing.assert_frame_equal(pd.read_csv(tiny_run / "results.csv"), results_before)
+
+
+def test_interrupted_run_resumes_to_identical_results(tiny_run, tmp_path):
+    """Delete one finished cell (as if the run stopped before it) and rerun: same table."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    victim = sorted((copy / "cells").glob("qnn*0.400000.csv"))[0]
+    victim.unlink()
+    (copy / "results.csv").unlink()
+    assert run_cli(TINY + ["--out", str(copy)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "results.csv"), pd.read_csv(tiny_run / "results.csv"))
+
+
+def test_changed_config_is_refused_and_nothing_touched(tiny_run, capsys):
+    before = snapshot(tiny_run)
+    args = [a if a != "0,0.4" else "0,0.3" for a in TINY] + ["--out", str(tiny_run)]
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "different config" in err and "alphas" in err and "--fresh" in err
+    assert len(err.splitlines()) == 1
+    assert snapshot(tiny_run) == before
+
+
+BAD = [
+    (["--alphas", "1.0"], "[0, 1)"),
+    (["--alphas", "-0.1"], "[0, 1)"),
+    (["--alphas", "0,abc"], "alpha"),
+    (["--alphas", "nan"], "[0, 1)"),
+    (["--alphas", ""], "empty"),
+    (["--alphas", "0.5:0.1:0.1"], "empty"),
+    (["--alphas", "0:0.9:0"], "step"),
+    (["--dataset", "cifar"], "unknown dataset"),
+    (["--model", "cnn"], "unknown model"),
+    (["--attack", "backdoor"], "unknown attack"),
+    (["--preset", "huge"], "unknown preset"),
+    (["--epochs", "0"], "epochs"),
+    (["--epochs", "-3"], "epochs"),
+    (["--batch-size", "0"], "batch size"),
+    (["--runs", "0"], "runs"),
+    (["--lr", "inf"], "learning rate"),
+    (["--lr", "nan"], "learning rate"),
+    (["--lr", "-0.1"], "learning rate"),
+    (["--precision", "float16"], "precision"),
+    (["--runs", "two"], "--runs"),
+    (["--no-such-flag"], "no-such-flag"),
+]
+
+
+@pytest.mark.parametrize("extra,needle", BAD, ids=[" ".join(b[0]) or "empty" for b in BAD])
+def test_bad_input_is_refused_with_one_line(extra, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("existing result")
+    before = snapshot(out)
+    args = ["poison", "--out", str(out), "--preset", "quick"] + extra
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("qunlearn: error:")
+    assert needle in err
+    assert "Traceback" not in err
+    assert snapshot(out) == before
+
+
+def test_output_path_that_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert run_cli(["poison", "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert f.read_text() == "x"
+
+
+def test_missing_mnist_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["poison", "--out", str(out), "--mnist-path", str(tmp_path / "nope.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.npz" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_corrupt_mnist_file(tmp_path, capsys):
+    bad = tmp_path / "mnist.npz"
+    bad.write_bytes(b"this is not a zip archive")
+    out = tmp_path / "run"
+    assert run_cli(["poison", "--out", str(out), "--mnist-path", str(bad)]) == 2
+    assert "mnist.npz" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_data_xxz_summary(capsys):
+    assert run_cli(["data", "xxz", "--n-spins", "6", "--n-per-class", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "6 spins" in text and "smallest gap" in text
+
+
+def test_data_xxz_refuses_odd_or_huge_chains(capsys):
+    assert run_cli(["data", "xxz", "--n-spins", "30"]) == 2
+    assert "qunlearn: error:" in capsys.readouterr().err
+
+
+def test_console_script_exit_status():
+    """The installed entry point (a real process) exits 2 on bad input, no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "qunlearn.cli", "poison", "--alphas", "1.2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("qunlearn: error:") and "Traceback" not in proc.stderr

@@ -1,0 +1,427 @@
+"""Tests of qunlearn.models against independent dense NumPy computations.
+
+The reference circuits below are built gate by gate from full 2^n x 2^n
+matrices (np.kron of 2x2 gates); nothing but the model classes is imported from
+qunlearn.models.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qunlearn import backend
+from qunlearn.errors import InputError
+from qunlearn.models import MLP, QNN, LandscapeQNN, n_params
+
+# ---------------------------------------------------------------- dense reference
+
+I2 = np.eye(2, dtype=np.complex128)
+X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
+Y = np.array([[0, -1j], [1j, 0]], dtype=np.complex128)
+Z = np.array([[1, 0], [0, -1]], dtype=np.complex128)
+P0 = np.diag([1.0, 0.0]).astype(np.complex128)
+P1 = np.diag([0.0, 1.0]).astype(np.complex128)
+
+
+def on_qubit(g: np.ndarray, i: int, n: int) -> np.ndarray:
+    """Full operator of the 2x2 gate ``g`` on qubit ``i`` (qubit 0 = most significant bit)."""
+    return np.kron(np.kron(np.eye(2**i), g), np.eye(2 ** (n - 1 - i)))
+
+
+def rx(t):
+    return np.cos(t / 2) * I2 - 1j * np.sin(t / 2) * X
+
+
+def ry(t):
+    return np.cos(t / 2) * I2 - 1j * np.sin(t / 2) * Y
+
+
+def rzz(t, i, j, n):
+    zz = on_qubit(Z, i, n) @ on_qubit(Z, j, n)  # (Z_i Z_j)^2 = 1, so exp is cos/sin
+    return np.cos(t / 2) * np.eye(2**n) - 1j * np.sin(t / 2) * zz
+
+
+def cnot(c, t, n):
+    return on_qubit(P0, c, n) + on_qubit(P1, c, n) @ on_qubit(X, t, n)
+
+
+def qnn_unitary(theta: np.ndarray, n: int) -> np.ndarray:
+    theta = np.asarray(theta, dtype=np.float64)
+    u = np.eye(2**n, dtype=np.complex128)
+    for layer in theta:
+        for i in range(n):
+            u = on_qubit(rx(layer[i, 0]), i, n) @ u
+            u = on_qubit(ry(layer[i, 1]), i, n) @ u
+            u = on_qubit(rx(layer[i, 2]), i, n) @ u
+        for i in range(n):
+            u = rzz(layer[i, 3], i, (i + 1) % n, n) @ u
+    return u
+
+
+def landscape_unitary(theta: np.ndarray, n: int) -> np.ndarray:
+    theta = np.asarray(theta, dtype=np.float64)
+    u = np.eye(2**n, dtype=np.complex128)
+    for layer in theta:
+        for i in range(n):
+            u = on_qubit(rx(layer[i, 0]), i, n) @ u
+        for i in range(n):
+            u = on_qubit(ry(layer[i, 1]), i, n) @ u
+        for i in range(n):
+            u = cnot(i, (i + 1) % n, n) @ u
+    return u
+
+
+def expect_z_last(u: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
+    """<x| U^dag Z_{n-1} U |x> for every row of ``x``."""
+    psi = np.asarray(x, dtype=np.complex128) @ u.T  # rows: U |x>
+    zl = on_qubit(Z, n - 1, n)
+    return np.real(np.einsum("bi,ij,bj->b", psi.conj(), zl, psi))
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def states(rng, batch, n, complex_=False):
+    x = rng.normal(size=(batch, 2**n))
+    if complex_:
+        x = x + 1j * rng.normal(size=(batch, 2**n))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def complex128():
+    backend.set_precision("complex128")
+    try:
+        yield
+    finally:
+        backend.set_precision("complex64")
+
+
+def _x_in(x):
+    """Inputs in the active precision (x64 may be off: keep dtypes explicit)."""
+    if np.iscomplexobj(x):
+        return jnp.asarray(x, dtype=backend.complex_dtype())
+    return jnp.asarray(x, dtype=backend.real_dtype())
+
+
+# ---------------------------------------------------------------- QNN circuits
+
+
+@pytest.mark.parametrize("n,depth", [(3, 1), (3, 3), (4, 2)])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_qnn_matches_dense_simulation(n, depth, complex_):
+    rng = np.random.default_rng(100 * n + 10 * depth + complex_)
+    model = QNN(n, depth)
+    theta = rng.normal(size=model.param_shape)
+    x = states(rng, 5, n, complex_)
+    want = sigmoid(5.0 * expect_z_last(qnn_unitary(theta, n), x, n))
+    got = np.asarray(model.apply(jnp.asarray(theta, jnp.float32), _x_in(x)))
+    assert got.shape == (5,)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    # the test is not vacuous: outputs spread across (0, 1)
+    assert np.ptp(want) > 0.05
+
+
+@pytest.mark.parametrize("n,depth", [(3, 2), (4, 1), (4, 3)])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_landscape_qnn_matches_dense_simulation(n, depth, complex_):
+    rng = np.random.default_rng(7 + 100 * n + 10 * depth + complex_)
+    model = LandscapeQNN(n, depth)
+    theta = rng.normal(size=model.param_shape)
+    x = states(rng, 5, n, complex_)
+    want = sigmoid(5.0 * expect_z_last(landscape_unitary(theta, n), x, n))
+    got = np.asarray(model.apply(jnp.asarray(theta, jnp.float32), _x_in(x)))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert np.ptp(want) > 0.05
+
+
+def test_landscape_cnot_order_matters():
+    """The reference CNOT ring order is really what is tested: a reversed ring differs."""
+    n = 3
+    rng = np.random.default_rng(3)
+    theta = rng.normal(size=(1, n, 2))
+    x = states(rng, 4, n)
+    u = landscape_unitary(theta, n)
+    u_rev = np.eye(2**n, dtype=np.complex128)
+    for i in range(n):
+        u_rev = on_qubit(ry(theta[0, i, 1]), i, n) @ on_qubit(rx(theta[0, i, 0]), i, n) @ u_rev
+    for i in reversed(range(n)):
+        u_rev = cnot(i, (i + 1) % n, n) @ u_rev
+    got = np.asarray(LandscapeQNN(n, 1).apply(jnp.asarray(theta, jnp.float32), _x_in(x)))
+    want = sigmoid(5 * expect_z_last(u, x, n))
+    wrong = sigmoid(5 * expect_z_last(u_rev, x, n))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.max(np.abs(got - wrong)) > 1e-2
+
+
+@pytest.mark.parametrize("cls,ref", [(QNN, qnn_unitary), (LandscapeQNN, landscape_unitary)])
+def test_expectation_via_unit_readout_scale(cls, ref):
+    """With readout_scale=1 the logit of the output is <Z_{n-1}> itself."""
+    n, depth = 4, 2
+    rng = np.random.default_rng(11)
+    model = cls(n, depth, readout_scale=1.0)
+    theta = rng.normal(size=model.param_shape)
+    x = states(rng, 6, n, complex_=True)
+    p = np.asarray(model.apply(jnp.asarray(theta, jnp.float32), _x_in(x)), dtype=np.float64)
+    ez = np.log(p / (1 - p))
+    np.testing.assert_allclose(ez, expect_z_last(ref(theta, n), x, n), atol=2e-5)
+    assert np.all(np.abs(ez) <= 1 + 1e-5)
+
+
+@pytest.mark.parametrize("cls", [QNN, LandscapeQNN])
+def test_zero_parameters_read_out_the_input(cls):
+    """Identity circuit: p = sigmoid(5 <x|Z_{n-1}|x>), Z_{n-1} = + on even, - on odd indices."""
+    n = 4
+    rng = np.random.default_rng(5)
+    model = cls(n, 2)
+    x = states(rng, 6, n, complex_=True)
+    # basis states too: |0...0> -> +1, |0...01> -> -1
+    basis = np.zeros((2, 2**n), dtype=np.complex128)
+    basis[0, 0] = 1
+    basis[1, 1] = 1
+    x = np.concatenate([x, basis])
+    zsign = np.where(np.arange(2**n) % 2 == 0, 1.0, -1.0)
+    want = sigmoid(5.0 * (np.abs(x) ** 2 @ zsign))
+    if cls is QNN:
+        # with CNOTs the zero-parameter LandscapeQNN is not the identity; skip that model here
+        got = np.asarray(model.apply(jnp.zeros(model.param_shape, jnp.float32), _x_in(x)))
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        np.testing.assert_allclose(got[-2:], sigmoid(np.array([5.0, -5.0])), atol=1e-6)
+    else:
+        got = np.asarray(model.apply(jnp.zeros(model.param_shape, jnp.float32), _x_in(x)))
+        u = np.eye(2**n, dtype=np.complex128)
+        for _ in range(2):
+            for i in range(n):
+                u = cnot(i, (i + 1) % n, n) @ u
+        np.testing.assert_allclose(got, sigmoid(5 * expect_z_last(u, x, n)), atol=1e-6)
+
+
+def test_qnn_complex128_agrees_to_machine_precision(complex128):
+    assert backend.real_dtype() == jnp.float64
+    n, depth = 4, 3
+    rng = np.random.default_rng(21)
+    for cls, ref in [(QNN, qnn_unitary), (LandscapeQNN, landscape_unitary)]:
+        model = cls(n, depth, readout_scale=1.0)
+        theta = rng.normal(size=model.param_shape)
+        for complex_ in (False, True):
+            x = states(rng, 4, n, complex_)
+            p = model.apply(jnp.asarray(theta, jnp.float64), _x_in(x))
+            assert p.dtype == jnp.float64
+            p = np.asarray(p)
+            want = ref(theta, n)
+            np.testing.assert_allclose(p, sigmoid(expect_z_last(want, x, n)), atol=1e-12, rtol=0)
+            np.testing.assert_allclose(np.log(p / (1 - p)), expect_z_last(want, x, n), atol=1e-11)
+
+
+def test_complex128_fixture_restores_default():
+    assert backend.precision() == "complex64"
+    assert backend.real_dtype() == jnp.float32
+    assert QNN(3, 1).init(jax.random.PRNGKey(0)).dtype == jnp.float32
+
+
+def test_qnn_is_differentiable_and_gradient_matches_finite_difference(complex128):
+    n, depth = 3, 2
+    rng = np.random.default_rng(4)
+    model = QNN(n, depth)
+    theta = rng.normal(size=model.param_shape)
+    x = states(rng, 3, n, complex_=True)
+
+    def ref_loss(th):
+        return float(np.mean(sigmoid(5 * expect_z_last(qnn_unitary(th, n), x, n))))
+
+    g = np.asarray(jax.grad(lambda t: jnp.mean(model.apply(t, _x_in(x))))(jnp.asarray(theta)))
+    h = 1e-6
+    for idx in [(0, 0, 0), (0, 1, 1), (1, 2, 2), (1, 0, 3), (0, 2, 3)]:
+        e = np.zeros_like(theta)
+        e[idx] = h
+        fd = (ref_loss(theta + e) - ref_loss(theta - e)) / (2 * h)
+        assert abs(g[idx] - fd) < 1e-7, (idx, g[idx], fd)
+
+
+# ---------------------------------------------------------------- init
+
+
+@pytest.mark.parametrize("cls,last", [(QNN, 4), (LandscapeQNN, 2)])
+def test_init_shape_scale_and_determinism(cls, last):
+    model = cls(3, 2)
+    p = model.init(jax.random.PRNGKey(0))
+    assert p.shape == (2, 3, last) == model.param_shape
+    assert p.dtype == jnp.float32
+    assert n_params(p) == 2 * 3 * last
+    np.testing.assert_array_equal(np.asarray(p), np.asarray(model.init(jax.random.PRNGKey(0))))
+    assert not np.array_equal(np.asarray(p), np.asarray(model.init(jax.random.PRNGKey(1))))
+
+    big = np.asarray(cls(5, 2000).init(jax.random.PRNGKey(3)), dtype=np.float64)
+    assert big.size >= 20000
+    assert abs(big.std() - 0.01) < 0.0003
+    assert abs(big.mean()) < 0.0003
+    scaled = np.asarray(cls(3, 500, init_std=0.5).init(jax.random.PRNGKey(3)), dtype=np.float64)
+    assert abs(scaled.std() - 0.5) < 0.03
+
+
+# ---------------------------------------------------------------- invalid input
+
+
+@pytest.mark.parametrize("cls", [QNN, LandscapeQNN])
+def test_invalid_qubits_depth_and_inputs(cls):
+    for bad in (0, 1, -3, 2.5, "4"):
+        with pytest.raises(InputError, match="n_qubits"):
+            cls(bad, 1)
+    with pytest.raises(InputError, match="GiB"):
+        cls(100, 1)
+    with pytest.raises(InputError, match="memory|GiB"):
+        cls(30, 1)
+    for bad in (0, -1, 1.5):
+        with pytest.raises(InputError, match="depth"):
+            cls(3, bad)
+    model = cls(3, 1)
+    params = model.init(jax.random.PRNGKey(0))
+    for shape in [(2, 7), (2, 9), (2, 16), (8,), (1, 2, 8)]:
+        with pytest.raises(InputError, match="8"):
+            model.apply(params, jnp.ones(shape, jnp.float32))
+    # error messages are one line
+    try:
+        cls(100, 1)
+    except InputError as e:
+        assert "\n" not in str(e)
+
+
+# ---------------------------------------------------------------- MLP
+
+
+def mlp_reference(params, x):
+    h = np.asarray(x, dtype=np.float64)
+    for layer in params[:-1]:
+        h = np.maximum(h @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64), 0)
+    z = h @ np.asarray(params[-1]["w"], np.float64) + np.asarray(params[-1]["b"], np.float64)
+    return sigmoid(z[:, 0])
+
+
+def test_mlp_for_inputs_and_param_shapes():
+    rng = np.random.default_rng(0)
+    xr = rng.normal(size=(5, 6)).astype(np.float32)
+    xc = (rng.normal(size=(5, 6)) + 1j * rng.normal(size=(5, 6))).astype(np.complex64)
+    assert MLP.for_inputs(xr, hidden=(4, 3)).in_features == 6
+    assert MLP.for_inputs(xc, hidden=(4, 3)).in_features == 12
+    model = MLP.for_inputs(xr, hidden=(4, 3))
+    params = model.init(jax.random.PRNGKey(0))
+    shapes = [(layer["w"].shape, layer["b"].shape) for layer in params]
+    assert shapes == [((6, 4), (4,)), ((4, 3), (3,)), ((3, 1), (1,))]
+    assert n_params(params) == 6 * 4 + 4 + 4 * 3 + 3 + 3 + 1
+    single = MLP(in_features=2, hidden=(5,)).init(jax.random.PRNGKey(0))
+    assert [p["w"].shape for p in single] == [(2, 5), (5, 1)]
+    assert all(p["w"].dtype == jnp.float32 for p in params)
+
+
+def test_mlp_outputs_match_numpy_forward():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 6)).astype(np.float32)
+    model = MLP.for_inputs(x, hidden=(8, 4))
+    params = model.init(jax.random.PRNGKey(2))
+    # non-zero biases so they are exercised too
+    params = [{"w": p["w"], "b": p["b"] + 0.1 * (i + 1)} for i, p in enumerate(params)]
+    out = np.asarray(model.apply(params, jnp.asarray(x)))
+    assert out.shape == (7,)
+    assert np.all((out > 0) & (out < 1))
+    np.testing.assert_allclose(out, mlp_reference(params, x), atol=1e-6)
+
+
+def test_mlp_complex_input_is_real_imag_concatenation():
+    rng = np.random.default_rng(2)
+    xc = (rng.normal(size=(5, 4)) + 1j * rng.normal(size=(5, 4))).astype(np.complex64)
+    model = MLP.for_inputs(xc, hidden=(6, 3))
+    params = model.init(jax.random.PRNGKey(3))
+    xr = np.concatenate([xc.real, xc.imag], axis=1)
+    a = np.asarray(model.apply(params, jnp.asarray(xc)))
+    b = np.asarray(model.apply(params, jnp.asarray(xr)))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, mlp_reference(params, xr), atol=1e-6)
+    # a complex input of the wrong width is refused
+    with pytest.raises(InputError):
+        model.apply(params, jnp.asarray(xr.astype(np.complex64)))
+
+
+def test_mlp_gradient_matches_finite_difference(complex128):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 5))
+    model = MLP.for_inputs(x, hidden=(7, 3))
+    params = model.init(jax.random.PRNGKey(4))
+    params = [{"w": p["w"], "b": p["b"] + 0.05} for p in params]
+    assert params[0]["w"].dtype == jnp.float64
+    xj = jnp.asarray(x, jnp.float64)
+    grads = jax.grad(lambda p: jnp.mean(model.apply(p, xj)))(params)
+
+    def f(p):
+        return float(np.mean(mlp_reference(p, x)))
+
+    h = 1e-6
+    checked = 0
+    for layer, name, idx in [(0, "w", (0, 0)), (0, "w", (4, 6)), (0, "b", (2,)), (1, "w", (3, 1)),
+                             (1, "b", (0,)), (2, "w", (1, 0)), (2, "b", (0,))]:
+        base = np.asarray(params[layer][name])
+        plus = [dict(p) for p in params]
+        minus = [dict(p) for p in params]
+        plus[layer][name] = base.copy()
+        minus[layer][name] = base.copy()
+        plus[layer][name][idx] += h
+        minus[layer][name][idx] -= h
+        fd = (f(plus) - f(minus)) / (2 * h)
+        g = float(np.asarray(grads[layer][name])[idx])
+        assert abs(g - fd) < 1e-8, (layer, name, idx, g, fd)
+        checked += abs(fd) > 1e-6
+    assert checked >= 3  # not all trivially zero (dead ReLUs)
+
+
+def test_mlp_glorot_init():
+    model = MLP(in_features=40, hidden=(30, 10))
+    params = model.init(jax.random.PRNGKey(0))
+    for (fan_in, fan_out), layer in zip([(40, 30), (30, 10), (10, 1)], params):
+        w = np.asarray(layer["w"])
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        assert np.all(np.abs(w) <= limit)
+        np.testing.assert_array_equal(np.asarray(layer["b"]), 0)
+        if w.size >= 300:
+            assert np.abs(w).max() > 0.9 * limit  # uniform over the full range
+            assert abs(w.std() - limit / np.sqrt(3)) < 0.1 * limit
+    again = model.init(jax.random.PRNGKey(0))
+    other = model.init(jax.random.PRNGKey(1))
+    np.testing.assert_array_equal(np.asarray(params[0]["w"]), np.asarray(again[0]["w"]))
+    assert not np.array_equal(np.asarray(params[0]["w"]), np.asarray(other[0]["w"]))
+
+
+def test_mlp_invalid():
+    for hidden in [(0,), (4, 0), (-2,)]:
+        with pytest.raises(InputError, match="hidden"):
+            MLP(in_features=4, hidden=hidden)
+    with pytest.raises(InputError, match="hidden"):
+        MLP.for_inputs(np.zeros((3, 4)), hidden=(0,))
+    for bad in (0, -1, 2.5):
+        with pytest.raises(InputError, match="in_features"):
+            MLP(in_features=bad, hidden=(4,))
+    model = MLP(in_features=4, hidden=(3,))
+    params = model.init(jax.random.PRNGKey(0))
+    for shape in [(2, 5), (4,), (2, 2, 4)]:
+        with pytest.raises(InputError, match="for_inputs"):
+            model.apply(params, jnp.ones(shape, jnp.float32))
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def test_models_hashable_and_equal_by_value():
+    assert QNN(4, 2) == QNN(4, 2) and hash(QNN(4, 2)) == hash(QNN(4, 2))
+    assert QNN(4, 2) != QNN(4, 3) and QNN(4, 2) != QNN(4, 2, readout_scale=1.0)
+    assert LandscapeQNN(4, 2) == LandscapeQNN(4, 2)
+    assert hash(LandscapeQNN(4, 2)) == hash(LandscapeQNN(4, 2))
+    assert MLP(8, (4, 2)) == MLP(8, [4, 2]) and hash(MLP(8, (4, 2))) == hash(MLP(8, [4, 2]))
+    assert MLP(8, (4, 2)) != MLP(8, (4, 3))
+    cache = {QNN(4, 2): "q", LandscapeQNN(4, 2): "l", MLP(8, [4, 2]): "m"}
+    assert cache[QNN(4, 2)] == "q" and cache[LandscapeQNN(4, 2)] == "l" and cache[MLP(8, (4, 2))] == "m"
+    assert len({QNN(4, 2), QNN(4, 2), MLP(8, (4, 2)), MLP(8, [4, 2])}) == 2
+    with pytest.raises(Exception):
+        QNN(4, 2).depth = 3
+    assert QNN(4, 2).name == "qnn" and MLP().name == "mlp"
