@@ -35,30 +35,30 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect or generate the datasets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 170)
 err = Console(stderr=True, log_path=False)
 
 
 # ----------------------------------------------------------------- parsing
 
 
-def parse_alphas(text: str) -> tuple[float, ...]:
-    """``start:stop:step`` (stop included) or a comma list such as ``0,0.3,0.5``."""
+def parse_grid(text: str, what: str, flag: str, check) -> tuple[float, ...]:
+    """``start:stop:step`` (stop included) or a comma list; every value passed through ``check``."""
     text = (text or "").strip()
     if not text:
-        raise InputError("the alpha grid is empty; pass e.g. --alphas 0:0.9:0.1 or --alphas 0,0.3,0.5")
+        raise InputError(f"the {what} grid is empty; pass e.g. {flag} 0:0.9:0.1 or {flag} 0,0.3,0.5")
     if ":" in text:
         parts = text.split(":")
         if len(parts) != 3:
-            raise InputError(f"alpha range {text!r} must be start:stop:step, e.g. 0:0.9:0.1")
+            raise InputError(f"{what} range {text!r} must be start:stop:step, e.g. 0:0.9:0.1")
         try:
             start, stop, step = (float(p) for p in parts)
         except ValueError:
-            raise InputError(f"alpha range {text!r} must hold three numbers, e.g. 0:0.9:0.1") from None
+            raise InputError(f"{what} range {text!r} must hold three numbers, e.g. 0:0.9:0.1") from None
         if not all(math.isfinite(v) for v in (start, stop, step)) or step <= 0:
-            raise InputError(f"alpha range {text!r} needs a positive finite step, e.g. 0:0.9:0.1")
+            raise InputError(f"{what} range {text!r} needs a positive finite step, e.g. 0:0.9:0.1")
         if stop < start:
-            raise InputError(f"alpha range {text!r} is empty (stop < start); e.g. 0:0.9:0.1")
+            raise InputError(f"{what} range {text!r} is empty (stop < start); e.g. 0:0.9:0.1")
         count = int(math.floor((stop - start) / step + 1e-9)) + 1
         values = [round(start + i * step, 10) for i in range(count)]
     else:
@@ -66,9 +66,36 @@ def parse_alphas(text: str) -> tuple[float, ...]:
         for part in text.split(","):
             part = part.strip()
             if not part:
-                raise InputError(f"alpha list {text!r} has an empty entry; e.g. --alphas 0,0.3,0.5")
-            values.append(check_alpha(part))
-    return tuple(check_alpha(v) for v in values)
+                raise InputError(f"{what} list {text!r} has an empty entry; e.g. {flag} 0,0.3,0.5")
+            values.append(check(part))
+    return tuple(check(v) for v in values)
+
+
+def parse_alphas(text: str) -> tuple[float, ...]:
+    """Noise ratios: ``start:stop:step`` (stop included) or a comma list such as ``0,0.3,0.5``."""
+    return parse_grid(text, "alpha", "--alphas", check_alpha)
+
+
+def _check_weight(v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"loss weights must be numbers, got {v!r}") from None
+    if not math.isfinite(f) or f < 0:
+        raise InputError(f"loss weights must be finite and >= 0, got {v!r}")
+    return f
+
+
+def parse_weights(items: list[str]) -> dict[str, dict[str, float]]:
+    """``--weight scrub.fo_w=0.5`` (repeatable) -> {"scrub": {"fo_w": 0.5}}."""
+    out: dict[str, dict[str, float]] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise InputError(f"--weight {item!r} must look like METHOD.WEIGHT=VALUE, e.g. --weight scrub.fo_w=0.5")
+        out.setdefault(method.strip(), {})[name.strip()] = _check_weight(value)
+    return out
 
 
 def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tuple[str, ...]:
@@ -136,10 +163,7 @@ def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str) -> None:
     from .runs import RunDir
 
     run_dir = RunDir(out_dir, "poison", cfg.to_dict(), fresh=fresh)  # refuses a clashing directory
-    if cfg.data_options.get("mnist_path") is not None or cfg.dataset == "xxz":
-        from . import data as data_mod
-
-        data_mod.load(cfg.dataset, **cfg.data_options)  # refuse a bad data file before touching the directory
+    _check_data(cfg)
     todo = poisoning.cells(cfg)
     t0 = time.perf_counter()
     with _progress() as progress:
@@ -223,6 +247,200 @@ def quickstart(
         f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {cfg.runs} runs per alpha"
     )
     _poison_sweep(cfg, out_dir, fresh, "MNIST quickstart (quick preset)")
+
+
+UNLEARN_COLUMNS = (
+    ("val_acc", "val acc"),
+    ("retain_acc", "retain acc"),
+    ("forget_acc", "forget acc (true)"),
+    ("forget_poison_acc", "poison memory"),
+    ("mia_auc", "MIA AUC"),
+    ("oracle_agreement_val", "oracle agree (val)"),
+    ("oracle_kl_val", "oracle KL (val)"),
+    ("time_s", "time s"),
+    ("speedup", "speedup vs retrain"),
+)
+
+
+def print_unlearn_summary(results, title: str) -> None:
+    from .experiments.common import summarize
+
+    last = results[results["step"] == results.groupby("model")["step"].transform("max")]
+    s = summarize(last, ["model", "method"], [m for m, _ in UNLEARN_COLUMNS])
+    wide = s.pivot_table(index=["model", "method"], columns="metric", values=["mean", "std"], sort=False)
+    table = Table(title=title)
+    table.add_column("model")
+    table.add_column("method")
+    for _, label in UNLEARN_COLUMNS:
+        table.add_column(label, justify="right")
+    prev = None
+    for (model, method), row in wide.iterrows():
+        if prev is not None and prev != model:
+            table.add_section()
+        prev = model
+        cells = []
+        for metric, _ in UNLEARN_COLUMNS:
+            if ("mean", metric) not in row.index:
+                cells.append("-")
+            elif metric in ("time_s", "speedup"):
+                cells.append(f"{row[('mean', metric)]:.2f}")
+            else:
+                cells.append(_fmt(row[("mean", metric)], row[("std", metric)]))
+        table.add_row(model, method, *cells)
+    out.print(table)
+
+
+def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs, batch_size, lr, train_epochs,
+                    weights, seed, precision, mnist_path):
+    from .backend import PRECISIONS
+    from .config import DATASET_NAMES, MODEL_KINDS, unlearn_preset, with_overrides, with_unlearn_overrides
+    from .poison import ATTACKS
+    from .unlearn import METHODS, PAPER_METHODS
+
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    models = parse_list(model, MODEL_KINDS, "model", "--model")
+    if attack not in ATTACKS:
+        raise InputError(f"unknown attack {attack!r}; use one of {', '.join(ATTACKS)}")
+    alpha = check_alpha(alpha)
+    if methods == "all":
+        method_list = tuple(METHODS)
+    elif methods == "paper":
+        method_list = PAPER_METHODS
+    else:
+        method_list = parse_list(methods, tuple(METHODS), "unlearning method", "--methods")
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if mnist_path is not None and dataset != "mnist":
+        raise InputError("--mnist-path applies to --dataset mnist only")
+    cfg = unlearn_preset(preset, dataset)
+    cfg = with_unlearn_overrides(cfg, epochs=epochs, batch_size=batch_size, lr=lr)
+    if train_epochs is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, models={k: replace(v, train=replace(v.train, epochs=train_epochs)) for k, v in cfg.models.items()})
+    return with_overrides(
+        cfg, models={m: cfg.models[m] for m in models}, attack=attack, alpha=alpha, methods=method_list,
+        weights=parse_weights(weights), runs=runs, seed=seed, precision=precision,
+        data_options={"mnist_path": str(mnist_path)} if mnist_path is not None else {},
+    )
+
+
+def _check_data(cfg) -> None:
+    """Load the dataset once up front, so a bad data file is refused before the directory is touched."""
+    if cfg.data_options.get("mnist_path") is not None or cfg.dataset == "xxz":
+        from . import data as data_mod
+
+        data_mod.load(cfg.dataset, **cfg.data_options)
+
+
+@app.command()
+def unlearn(
+    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
+    attack: str = typer.Option("label-flip", help="how the forget set was poisoned: label-flip or feature-randomization"),
+    alpha: str = typer.Option("0.3", help="noise ratio of the poisoning to unlearn"),
+    methods: str = typer.Option("paper", help="comma list of methods, 'paper' (retrain,finetune,scrub,gradient_ascent) or 'all'"),
+    runs: Optional[int] = typer.Option(None, help="independent runs [preset: paper 5, quick 2]"),
+    preset: str = typer.Option("paper", help="paper (PAPER.md settings) or quick"),
+    out_dir: Path = typer.Option(Path("runs/unlearn"), "--out", help="run directory"),
+    epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models) [paper 50]"),
+    batch_size: Optional[int] = typer.Option(None, help="unlearning batch size (all models)"),
+    lr: Optional[float] = typer.Option(None, help="unlearning learning rate (all models)"),
+    train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
+    weight: list[str] = typer.Option([], "--weight", help="METHOD.WEIGHT=VALUE, e.g. scrub.fo_w=0.5 (repeatable)"),
+    seed: int = typer.Option(0, help="base seed"),
+    precision: str = typer.Option("complex64", help="complex64 or complex128"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
+    from . import plots
+    from .experiments import unlearning
+    from .runs import RunDir
+
+    cfg = _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs, batch_size, lr, train_epochs,
+                          weight, seed, precision, mnist_path)
+    run_dir = RunDir(out_dir, "unlearn", cfg.to_dict(), fresh=fresh)
+    _check_data(cfg)
+    todo = unlearning.cells(cfg)
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"{cfg.dataset} unlearning", total=len(todo) + len(cfg.models))
+
+        def on_cell(cell, status, seconds):
+            note = "cached" if status == "skipped" else (f"{seconds:.1f}s" if seconds else "done")
+            progress.console.log(f"{cell[0]:>4} {cell[1]:<24} {note}")
+            progress.advance(task)
+
+        history, results = unlearning.run(cfg, run_dir, on_cell=on_cell)
+    title = f"{dataset.upper()} unlearning, {attack} alpha={cfg.alpha} ({preset} preset)"
+    figs = plots.figure3(history, run_dir.path / "figure3", title=title)
+    print_unlearn_summary(results, f"{title}: final step, mean ± std over {cfg.runs} runs")
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s")
+    out.print(f"results:  {run_dir.path / 'results.csv'}  (per-epoch curves: history.csv)")
+    out.print(f"figure:   {figs[0]}  and  {figs[1]}")
+
+
+@app.command()
+def sweep(
+    method: str = typer.Argument(..., help="scrub (grid over kl_w x fo_w) or gradient_ascent (grid over fo_w)"),
+    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
+    attack: str = typer.Option("label-flip", help="label-flip or feature-randomization"),
+    alpha: str = typer.Option("0.3", help="noise ratio of the poisoning to unlearn"),
+    grid: str = typer.Option("0:0.9:0.1", help="weight values: start:stop:step or a comma list"),
+    runs: Optional[int] = typer.Option(None, help="independent runs [preset: paper 5, quick 2]"),
+    preset: str = typer.Option("paper", help="paper or quick"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory [runs/sweep-METHOD]"),
+    epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models)"),
+    train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
+    seed: int = typer.Option(0, help="base seed"),
+    precision: str = typer.Option("complex64", help="complex64 or complex128"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """Weight sweep of SCRUB or gradient ascent: final validation accuracy over the grid."""
+    from . import plots
+    from .experiments import unlearning
+    from .runs import RunDir
+
+    if method not in unlearning.SWEEPS:
+        raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(unlearning.SWEEPS)}")
+    values = parse_grid(grid, "weight", "--grid", _check_weight)
+    cfg = _unlearn_config(dataset, model, attack, alpha, method, runs, preset, epochs, None, None, train_epochs,
+                          [], seed, precision, mnist_path)
+    out_dir = out_dir or Path(f"runs/sweep-{method}")
+    record = {**cfg.to_dict(), "sweep": {"method": method, "grid": list(values)}}
+    run_dir = RunDir(out_dir, "sweep", record, fresh=fresh)
+    _check_data(cfg)
+    todo = unlearning.sweep_cells(cfg, method, values)
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"{method} sweep", total=len(todo))
+
+        def on_cell(cell, status, seconds):
+            row = "" if cell[2] is None else f"kl_w={cell[2]:.2f}"
+            progress.console.log(f"{cell[0]:>4} {cell[1]} {row} {'cached' if status == 'skipped' else f'{seconds:.1f}s'}")
+            progress.advance(task)
+
+        table = unlearning.run_sweep(cfg, method, values, run_dir, on_cell=on_cell)
+    figs = plots.sweep_figure(table, method, run_dir.path / f"sweep-{method}",
+                              title=f"{dataset.upper()} {method} weight sweep (alpha={cfg.alpha})")
+    val = table[table["metric"] == "val_acc"]
+    by = ["model", "kl_w", "fo_w"] if method == "scrub" else ["model", "fo_w"]
+    summary = val.groupby(by)["value"].agg(["mean", "std"]).reset_index()
+    t = Table(title=f"{method} sweep: final validation accuracy, mean over {cfg.runs} runs")
+    for col in by + ["val acc"]:
+        t.add_column(col, justify="right")
+    for _, r in summary.iterrows():
+        t.add_row(*[str(r[c]) if c == "model" else f"{r[c]:.2f}" for c in by], _fmt(r["mean"], r["std"]))
+    out.print(t)
+    best = summary.loc[summary.groupby("model")["mean"].idxmax()]
+    for _, r in best.iterrows():
+        w = ", ".join(f"{c}={r[c]:.2f}" for c in by[1:])
+        out.print(f"best for {r['model']}: {w} -> val acc {r['mean']:.3f}")
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s; results: {run_dir.path / 'results.csv'}; figure: {figs[0]}")
 
 
 @data_app.command("xxz")

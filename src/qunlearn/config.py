@@ -140,3 +140,125 @@ def with_train_overrides(cfg: PoisonConfig, **changes) -> PoisonConfig:
         return cfg
     models = {k: replace(m, train=replace(m.train, **changes)) for k, m in cfg.models.items()}
     return replace(cfg, models=models)
+
+
+# ------------------------------------------------------------------ unlearning
+
+FULL_BATCH = 1_000_000  # a batch size above the set size means full batch
+
+
+@dataclass(frozen=True)
+class UnlearnModelConfig:
+    """The model to unlearn (trained with ``train``) and its unlearning schedule ``unlearn``."""
+
+    kind: str
+    train: TrainConfig
+    unlearn: TrainConfig
+    depth: int = 6
+    hidden: tuple[int, ...] = (64, 16)
+
+    def __post_init__(self):
+        ModelConfig(self.kind, self.train, self.depth, self.hidden)  # same validation
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    @property
+    def model(self) -> ModelConfig:
+        return ModelConfig(self.kind, self.train, self.depth, self.hidden)
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    """Poison at one alpha, train the model to unlearn, run every method for every run."""
+
+    dataset: str = "mnist"
+    data_options: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)  # name -> UnlearnModelConfig
+    attack: str = "label-flip"
+    alpha: float = 0.3
+    methods: tuple[str, ...] = ("retrain", "finetune", "scrub", "gradient_ascent")
+    weights: dict = field(default_factory=dict)  # method -> {weight: value}
+    runs: int = 5
+    seed: int = 0
+    precision: str = "complex64"
+
+    def __post_init__(self):
+        from .unlearn import METHODS, resolve_weights
+
+        PoisonConfig(dataset=self.dataset, models={"_": None}, attacks=(self.attack,), alphas=(self.alpha,),
+                     runs=self.runs, seed=self.seed)  # shared validation
+        if not self.models:
+            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+        if not self.methods:
+            raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
+        for m in self.methods:
+            if m not in METHODS:
+                raise InputError(f"unknown unlearning method {m!r}; use one of {', '.join(METHODS)}")
+        if self.alpha <= 0:
+            raise InputError("unlearning needs poisoned samples to forget: alpha must be > 0, e.g. --alpha 0.3")
+        for m, w in self.weights.items():
+            resolve_weights(m, w)
+        object.__setattr__(self, "alpha", float(self.alpha))
+        object.__setattr__(self, "methods", tuple(self.methods))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for m in d["models"].values():
+            m["hidden"] = list(m["hidden"])
+        d["methods"] = list(self.methods)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "UnlearnConfig":
+        d = dict(d)
+        d["models"] = {
+            k: UnlearnModelConfig(kind=v["kind"], train=TrainConfig(**v["train"]), unlearn=TrainConfig(**v["unlearn"]),
+                                  depth=v["depth"], hidden=tuple(v["hidden"]))
+            for k, v in d["models"].items()
+        }
+        d["methods"] = tuple(d["methods"])
+        return cls(**d)
+
+
+_PAPER_UNLEARN = {
+    "mnist": {
+        "qnn": UnlearnModelConfig("qnn", TrainConfig(100, 256, 0.005, 10), TrainConfig(50, 256, 0.005, 1), depth=6),
+        "mlp": UnlearnModelConfig("mlp", TrainConfig(100, 128, 0.01, 10), TrainConfig(50, FULL_BATCH, 0.001, 1),
+                                  hidden=(16, 4)),
+    },
+    "xxz": {
+        "qnn": UnlearnModelConfig("qnn", TrainConfig(200, 32, 0.03, 10), TrainConfig(50, FULL_BATCH, 0.005, 1), depth=4),
+        "mlp": UnlearnModelConfig("mlp", TrainConfig(400, 32, 0.01, 20), TrainConfig(50, FULL_BATCH, 0.01, 1),
+                                  hidden=(64, 16)),
+    },
+}
+_QUICK_UNLEARN = {
+    "mnist": {
+        "qnn": UnlearnModelConfig("qnn", TrainConfig(40, 128, 0.01, 10), TrainConfig(20, 256, 0.005, 1), depth=6),
+        "mlp": UnlearnModelConfig("mlp", TrainConfig(40, 128, 0.01, 10), TrainConfig(20, FULL_BATCH, 0.001, 1),
+                                  hidden=(16, 4)),
+    },
+    "xxz": {
+        "qnn": UnlearnModelConfig("qnn", TrainConfig(40, 32, 0.03, 10), TrainConfig(20, FULL_BATCH, 0.005, 1), depth=4),
+        "mlp": UnlearnModelConfig("mlp", TrainConfig(80, 32, 0.01, 20), TrainConfig(20, FULL_BATCH, 0.01, 1),
+                                  hidden=(64, 16)),
+    },
+}
+
+
+def unlearn_preset(preset: str, dataset: str) -> UnlearnConfig:
+    """The unlearning config of a named preset for one dataset (PAPER.md table for ``paper``)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    table = _PAPER_UNLEARN if preset == "paper" else _QUICK_UNLEARN
+    return UnlearnConfig(dataset=dataset, models=dict(table[dataset]), runs=5 if preset == "paper" else 2)
+
+
+def with_unlearn_overrides(cfg: UnlearnConfig, **changes) -> UnlearnConfig:
+    """``cfg`` with unlearning-schedule fields (epochs, batch_size, lr) replaced for every model."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return cfg
+    models = {k: replace(m, unlearn=replace(m.unlearn, **changes)) for k, m in cfg.models.items()}
+    return replace(cfg, models=models)

@@ -94,6 +94,7 @@ def fit(
     cfg: TrainConfig,
     key: jax.Array,
     optimizer: optax.GradientTransformation | None = None,
+    step_fn: Callable | None = None,
 ):
     """Minimise ``loss_fn`` with Adam over minibatches of ``n`` indices.
 
@@ -108,6 +109,10 @@ def fit(
       cfg: epochs, batch size, learning rate, evaluation schedule.
       key: PRNG key for shuffling (and any randomness inside ``loss_fn``).
       optimizer: defaults to ``optax.adam(cfg.lr)``.
+      step_fn: a custom update rule replacing the default gradient step,
+        ``step_fn(params, opt_state, data, idx, mask, key, epoch, tx) ->
+        (params, opt_state)``; ``epoch`` is the (unbatched) epoch index, so a
+        rule may switch phases with ``lax.cond`` at no cost under ``vmap``.
 
     Returns:
       ``(params, history)`` with ``history[name]`` of length ``len(eval_epochs(cfg))``.
@@ -119,27 +124,33 @@ def fit(
     mask = (jnp.arange(n_batches * bs) < n).reshape(n_batches, bs)
     grad_fn = jax.value_and_grad(loss_fn)
 
+    def gradient_step(params, opt_state, data, idx, m, key, epoch, tx):
+        _, grads = grad_fn(params, data, idx, m, key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    update = gradient_step if step_fn is None else step_fn
+
     def step(carry, batch):
-        params, opt_state, key = carry
+        params, opt_state, key, ep = carry
         idx, m = batch
         key, sub = jax.random.split(key)
-        _, grads = grad_fn(params, data, idx, m, sub)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, key), None
+        params, opt_state = update(params, opt_state, data, idx, m, sub, ep, tx)
+        return (params, opt_state, key, ep), None
 
     def epoch(carry, _):
-        params, opt_state, key = carry
+        params, opt_state, key, ep = carry
         key, kperm = jax.random.split(key)
         perm = jax.random.permutation(kperm, n)
         idx = jnp.concatenate([perm, jnp.zeros((pad,), perm.dtype)]).reshape(n_batches, bs)
-        carry, _ = jax.lax.scan(step, (params, opt_state, key), (idx, mask))
-        return carry, None
+        (params, opt_state, key, _), _ = jax.lax.scan(step, (params, opt_state, key, ep), (idx, mask))
+        return (params, opt_state, key, ep + 1), None
 
     def run(carry, n_epochs):
         carry, _ = jax.lax.scan(epoch, carry, None, length=n_epochs)
         return carry, metrics_fn(carry[0], data)
 
-    carry = (params, tx.init(params), key)
+    carry = (params, tx.init(params), key, jnp.zeros((), jnp.int32))
     history = [jax.tree_util.tree_map(lambda v: v[None], metrics_fn(params, data))]
     n_full, rem = divmod(cfg.epochs, cfg.eval_every)
     if n_full:

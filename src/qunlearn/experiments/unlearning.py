@@ -1,0 +1,367 @@
+"""Unlearning the poison (the paper's Figure 3) and the weight sweeps.
+
+Protocol (PAPER.md, "Unlearning"): poison the training set at ``alpha``
+(label flipping by default), train the model to unlearn on it, then, from that
+model, run every unlearning method for every run. The forget set is the
+poisoned samples, the retain set the rest. The poisoning of run ``r`` is the
+same as in the noise-ratio sweep with the same seed.
+
+Tables (tidy, columns ``dataset, model, attack, alpha, method, run, step,
+metric, value``):
+
+* ``history.csv``: after every unlearning epoch (step 0 = before unlearning)
+  ``train_acc, val_acc, retain_acc, forget_acc`` (forget set, true labels),
+  ``forget_poison_acc`` (forget set, poisoned labels: the memory of the poison),
+  ``val_loss, retain_loss, forget_loss``;
+* ``results.csv``: the final step of the above plus ``mia_auc`` (membership
+  inference on per-sample losses, forget vs held-out), ``oracle_agreement_val``,
+  ``oracle_agreement_forget``, ``oracle_kl_val``, ``oracle_kl_forget`` (against
+  the retrain oracle of the same run), ``time_s``, ``compile_s`` and
+  ``speedup`` (retrain time / method time); ``mia_auc`` also at step 0.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import replace
+from functools import lru_cache
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .. import backend, data as data_mod, metrics
+from ..config import UnlearnConfig
+from ..poison import poison
+from ..runs import RunDir, atomic_write_bytes
+from ..train import accuracy, bce, eval_epochs, fit, supervised_program
+from ..unlearn import METHODS, resolve_weights
+from .common import alpha_tag, build_model, cell_key, history_table
+
+SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
+
+
+# ------------------------------------------------------------------ data
+
+
+def unlearning_data(cfg: UnlearnConfig, ds) -> dict[str, np.ndarray]:
+    """Per-run retain and forget sets, stacked over runs (equal sizes: poisoning is class-balanced)."""
+    parts = {k: [] for k in ("x_retain", "y_retain", "x_forget", "y_forget", "y_forget_true", "x_train", "y_train", "poisoned")}
+    for run in range(cfg.runs):
+        key = cell_key(cfg.seed, cfg.dataset, "poison", cfg.attack, alpha_tag(cfg.alpha), run)
+        x_p, y_p, idx = poison(cfg.attack, ds.x_train, ds.y_train, cfg.alpha, key)
+        forget = np.zeros(len(y_p), bool)
+        forget[idx] = True
+        parts["x_retain"].append(x_p[~forget])
+        parts["y_retain"].append(y_p[~forget])
+        parts["x_forget"].append(x_p[forget])
+        parts["y_forget"].append(y_p[forget])
+        parts["y_forget_true"].append(ds.y_train[forget])
+        parts["x_train"].append(x_p)
+        parts["y_train"].append(y_p)
+        parts["poisoned"].append(forget.astype(np.float32))
+    return {k: np.stack(v) for k, v in parts.items()}
+
+
+# ------------------------------------------------------------------ programs
+
+
+def _predict_parts(model, params, *xs):
+    """``model.apply`` on several inputs in one call (one compiled circuit, one big batch)."""
+    p = model.apply(params, jnp.concatenate(xs))
+    bounds = np.cumsum([x.shape[0] for x in xs])[:-1]
+    return jnp.split(p, bounds)
+
+
+def _metrics_fn(model):
+    def metrics_fn(params, d):
+        pr, pf, pv = _predict_parts(model, params, d["x_retain"], d["x_forget"], d["x_val"])
+        n_r, n_f = pr.shape[0], pf.shape[0]
+        retain_acc, poison_acc = accuracy(pr, d["y_retain"]), accuracy(pf, d["y_forget"])
+        return {
+            "train_acc": (retain_acc * n_r + poison_acc * n_f) / (n_r + n_f),
+            "val_acc": accuracy(pv, d["y_val"]),
+            "retain_acc": retain_acc,
+            "forget_acc": accuracy(pf, d["y_forget_true"]),
+            "forget_poison_acc": poison_acc,
+            "val_loss": bce(pv, d["y_val"]),
+            "retain_loss": bce(pr, d["y_retain"]),
+            "forget_loss": bce(pf, d["y_forget"]),
+            "p_val": pv,
+            "p_forget": pf,
+        }
+
+    return metrics_fn
+
+
+def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
+    """One run of one method: ``(key, trained, run_data, shared, swept_values) -> (params, history)``."""
+
+    def one(key, trained, run_data, shared, swept_values):
+        w = dict(static_w)
+        w.update(zip(swept, swept_values))
+        k_init, k_fit, k_rand = jax.random.split(key, 3)
+        d = {**run_data, **shared}
+        d["teacher_retain"], d["teacher_forget"] = _predict_parts(model, trained, d["x_retain"], d["x_forget"])
+        plan = METHODS[method](model, trained, w)
+        n = d["x_retain"].shape[0]
+        if plan.batches == "union":
+            d["x_union"] = jnp.concatenate([d["x_retain"], d["x_forget"]])
+            rand = jax.random.bernoulli(k_rand, 0.5, d["y_forget"].shape).astype(d["y_retain"].dtype)
+            d["y_union_random"] = jnp.concatenate([d["y_retain"], rand])
+            n = d["x_union"].shape[0]
+        cfg = replace(ucfg, batch_size=n) if plan.full_batch else ucfg
+        params0 = model.init(k_init) if plan.start == "fresh" else trained
+        loss = plan.loss if plan.loss is not None else (lambda p, d, idx, m, k: 0.0)
+        return fit(params0, loss, _metrics_fn(model), d, n, cfg, k_fit, step_fn=plan.step_fn)
+
+    return one
+
+
+@lru_cache(maxsize=None)
+def unlearn_program(model, method: str, static_w: tuple, ucfg):
+    """Compiled program running ``method`` for every run (vmapped)."""
+    one = _unlearn_one(model, method, static_w, (), ucfg)
+    run = lambda keys, trained, run_data, shared: jax.vmap(one, in_axes=(0, 0, 0, None, None))(  # noqa: E731
+        keys, trained, run_data, shared, ())
+    return jax.jit(run)
+
+
+@lru_cache(maxsize=None)
+def sweep_program(model, method: str, static_w: tuple, swept: tuple, ucfg, chunk: int):
+    """Compiled program running ``method`` over a grid of swept weights x every run.
+
+    The weight grid is mapped in chunks of ``chunk`` settings (``lax.map`` with
+    ``batch_size``), each chunk vmapped together with the runs, so memory stays
+    bounded while one compilation serves the whole sweep.
+    """
+    one = _unlearn_one(model, method, static_w, swept, ucfg)
+    per_runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
+
+    def run(keys, trained, run_data, shared, grid):
+        def for_setting(values):
+            _, hist = per_runs(keys, trained, run_data, shared, tuple(values[i] for i in range(len(swept))))
+            return hist["val_acc"][:, -1], hist["forget_poison_acc"][:, -1]
+
+        return jax.lax.map(for_setting, grid, batch_size=chunk)
+
+    return jax.jit(run)
+
+
+# ------------------------------------------------------------------ the experiment
+
+
+def _save_npz(path, **arrays) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _flatten(tree) -> dict[str, np.ndarray]:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return {f"leaf{i}": np.asarray(v) for i, v in enumerate(leaves)}
+
+
+def _unflatten(like, stored) -> object:
+    treedef = jax.tree_util.tree_structure(like)
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(stored[f"leaf{i}"]) for i in range(treedef.num_leaves)])
+
+
+def trained_models(cfg: UnlearnConfig, ds, name: str, data: dict, run_dir: RunDir):
+    """The models to unlearn (one per run), trained once and cached in the run directory."""
+    mc = cfg.models[name]
+    model = build_model(mc.model, ds)
+    path = run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"
+    like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
+    if path.exists():
+        with np.load(path) as stored:
+            return model, _unflatten(like, stored), True
+    keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "train-to-unlearn", name, r) for r in range(cfg.runs)])
+    y_true = np.broadcast_to(ds.y_train, data["y_train"].shape)
+    params, _ = supervised_program(model, mc.train)(
+        keys, jnp.asarray(data["x_train"]), jnp.asarray(data["y_train"]), jnp.asarray(y_true),
+        jnp.asarray(data["poisoned"]), jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
+    _save_npz(path, **_flatten(params))
+    return model, params, False
+
+
+def _run_data(data):
+    keys = ("x_retain", "y_retain", "x_forget", "y_forget", "y_forget_true")
+    return {k: jnp.asarray(data[k]) for k in keys}
+
+
+def run_method(cfg: UnlearnConfig, ds, name: str, model, trained, data, method: str):
+    """Run one method for all runs; return (history table, vectors, seconds, compile seconds)."""
+    mc = cfg.models[name]
+    w = tuple(sorted(resolve_weights(method, cfg.weights.get(method)).items()))
+    keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
+    shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
+    args = (keys, trained, _run_data(data), shared)
+    t0 = time.perf_counter()
+    compiled = unlearn_program(model, method, w, mc.unlearn).lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, hist = compiled(*args)
+    hist = jax.device_get(jax.block_until_ready(hist))
+    seconds = time.perf_counter() - t0
+    vectors = {"p_val": np.asarray(hist.pop("p_val")), "p_forget": np.asarray(hist.pop("p_forget"))}
+    table = history_table(
+        hist, eval_epochs(mc.unlearn), range(cfg.runs),
+        dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha, method=method,
+    ).rename(columns={"epoch": "step"})
+    return table, vectors, seconds, compile_s
+
+
+def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing: dict, last_step: int) -> pd.DataFrame:
+    """MIA AUC, oracle agreement / KL against retrain, and time, per method and run."""
+    rows = []
+    oracle = vectors.get("retrain")
+    for method, vec in vectors.items():
+        for r in range(cfg.runs):
+            pf, pv = vec["p_forget"][r], vec["p_val"][r]  # (evals, n)
+            for step_i, step in ((0, 0), (-1, last_step)):
+                members = metrics.per_sample_bce(pf[step_i], data["y_forget"][r])
+                heldout = metrics.per_sample_bce(pv[step_i], ds.y_val)
+                rows.append((method, r, step, "mia_auc", metrics.mia_auc(members, heldout, seed=r)))
+            if oracle is not None:
+                of, ov = oracle["p_forget"][r][-1], oracle["p_val"][r][-1]
+                rows += [
+                    (method, r, last_step, "oracle_agreement_val", metrics.oracle_agreement(pv[-1], ov)),
+                    (method, r, last_step, "oracle_agreement_forget", metrics.oracle_agreement(pf[-1], of)),
+                    (method, r, last_step, "oracle_kl_val", metrics.oracle_kl(pv[-1], ov)),
+                    (method, r, last_step, "oracle_kl_forget", metrics.oracle_kl(pf[-1], of)),
+                ]
+            seconds, compile_s = timing[method]
+            rows += [(method, r, last_step, "time_s", seconds), (method, r, last_step, "compile_s", compile_s)]
+            if "retrain" in timing:
+                rows.append((method, r, last_step, "speedup", timing["retrain"][0] / max(seconds, 1e-9)))
+    table = pd.DataFrame(rows, columns=["method", "run", "step", "metric", "value"])
+    for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha).items()):
+        table.insert(i, k, v)
+    return table
+
+
+def cells(cfg: UnlearnConfig) -> list[tuple[str, str]]:
+    """(model, method) cells; retrain first, since it is the oracle of the others."""
+    methods = ("retrain",) + tuple(m for m in cfg.methods if m != "retrain")
+    return [(name, m) for name in cfg.models for m in methods]
+
+
+def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run every unfinished cell into ``run_dir``; return ``(history, results)``.
+
+    The retrain oracle always runs (it defines oracle agreement and speedup),
+    and is reported as a method only if it was asked for.
+    """
+    backend.set_precision(cfg.precision)
+    ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    run_dir.start()
+    data = unlearning_data(cfg, ds)
+    histories, results = [], []
+    for name in cfg.models:
+        model, trained, cached = trained_models(cfg, ds, name, data, run_dir)
+        if on_cell:
+            on_cell((name, "train model to unlearn"), "skipped" if cached else "done", 0.0)
+        vectors, timing, tables = {}, {}, {}
+        for _, method in [c for c in cells(cfg) if c[0] == name]:
+            cid = RunDir.cell_id(name, method)
+            npz = run_dir.cells_dir / f"{cid}.npz"
+            if run_dir.has_cell(cid) and npz.exists():
+                table = run_dir.read_cell(cid)
+                with np.load(npz) as z:
+                    vectors[method] = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
+                    timing[method] = (float(z["seconds"]), float(z["compile_s"]))
+                status, seconds = "skipped", 0.0
+            else:
+                table, vec, seconds, compile_s = run_method(cfg, ds, name, model, trained, data, method)
+                _save_npz(npz, **vec, seconds=seconds, compile_s=compile_s)
+                run_dir.write_cell(cid, table)
+                vectors[method], timing[method] = vec, (seconds, compile_s)
+                status = "done"
+            tables[method] = table
+            if on_cell:
+                on_cell((name, method), status, seconds)
+        last_step = cfg.models[name].unlearn.epochs
+        keep = [m for m in tables if m in cfg.methods]
+        hist = pd.concat([tables[m] for m in keep], ignore_index=True)
+        histories.append(hist)
+        post = posthoc_table(cfg, ds, name, data, {m: vectors[m] for m in keep} | {"retrain": vectors["retrain"]},
+                             timing, last_step)
+        post = post[post["method"].isin(keep)]
+        results.append(pd.concat([hist[hist["step"] == last_step], post], ignore_index=True))
+    history = pd.concat(histories, ignore_index=True)
+    result = pd.concat(results, ignore_index=True)
+    run_dir.write_table("history.csv", history)
+    run_dir.write_table("results.csv", result)
+    return history, result
+
+
+# ------------------------------------------------------------------ weight sweeps
+
+SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}
+
+
+def sweep_cells(cfg: UnlearnConfig, method: str, grid: tuple[float, ...]) -> list[tuple[str, float | None]]:
+    """(model, kl_w) cells for SCRUB (the fo_w row is one vmapped program), (model, None) otherwise."""
+    rows = grid if len(SWEEPS[method]) == 2 else (None,)
+    return [(name, r) for name in cfg.models for r in rows]
+
+
+def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir: RunDir,
+              on_cell: Callable | None = None) -> pd.DataFrame:
+    """Final validation accuracy (and poison memory) over the weight grid of ``method``.
+
+    SCRUB sweeps ``(kl_w, fo_w)`` over ``grid x grid``, gradient ascent ``fo_w``
+    over ``grid``; the other weights keep their configured values. Returns the
+    tidy table ``dataset, model, attack, alpha, method, kl_w, fo_w, run, metric, value``.
+    """
+    if method not in SWEEPS:
+        from ..errors import InputError
+
+        raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
+    backend.set_precision(cfg.precision)
+    ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    run_dir.start()
+    data = unlearning_data(cfg, ds)
+    swept = SWEEPS[method]
+    base = resolve_weights(method, cfg.weights.get(method))
+    static_w = tuple(sorted((k, v) for k, v in base.items() if k not in swept))
+    shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
+    tables = []
+    for name in cfg.models:
+        model, trained, _ = trained_models(cfg, ds, name, data, run_dir)
+        mc = cfg.models[name]
+        keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
+        for _, row in [c for c in sweep_cells(cfg, method, grid) if c[0] == name]:
+            cid = RunDir.cell_id(name, method, "sweep", "all" if row is None else f"{row:.4f}")
+            if run_dir.has_cell(cid):
+                tables.append(run_dir.read_cell(cid))
+                if on_cell:
+                    on_cell((name, method, row), "skipped", 0.0)
+                continue
+            t0 = time.perf_counter()
+            settings = [(row, fo) for fo in grid] if row is not None else [(fo,) for fo in grid]
+            chunk = len(settings) if mc.kind == "mlp" else max(1, 10 // cfg.runs)
+            program = sweep_program(model, method, static_w, swept, mc.unlearn, chunk)
+            val, memory = program(keys, trained, _run_data(data), shared, jnp.asarray(settings, dtype=jnp.float32))
+            val, memory = np.asarray(val), np.asarray(memory)
+            rows = []
+            for si, setting in enumerate(settings):
+                w = dict(zip(swept, setting))
+                for r in range(cfg.runs):
+                    for metric, arr in (("val_acc", val), ("forget_poison_acc", memory)):
+                        rows.append((w.get("kl_w", base.get("kl_w", np.nan)), w["fo_w"], r, metric, float(arr[si, r])))
+            table = pd.DataFrame(rows, columns=["kl_w", "fo_w", "run", "metric", "value"])
+            for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha,
+                                             method=method).items()):
+                table.insert(i, k, v)
+            run_dir.write_cell(cid, table)
+            tables.append(table)
+            if on_cell:
+                on_cell((name, method, row), "done", time.perf_counter() - t0)
+    result = pd.concat(tables, ignore_index=True)
+    run_dir.write_table("results.csv", result)
+    return result

@@ -1,0 +1,247 @@
+r"""Unlearning methods as loss compositions (or update rules) over :func:`qunlearn.train.fit`.
+
+Every method sees the same data and the same model interface, and none knows
+which model it runs on. With :math:`\mathrm{CE}_R` the cross-entropy on a retain
+minibatch, :math:`\mathrm{CE}_F` the cross-entropy of the whole forget set on
+its (poisoned) training labels, and :math:`\mathrm{KL}_S = \mathrm{KL}(p_\text{teacher}
+\,\|\, p_\text{student})` averaged over a set :math:`S` (the teacher is the
+trained model, frozen):
+
+======================  =====================================================================
+``retrain``             fresh initialisation; :math:`\mathrm{CE}_R`
+``finetune``            from the trained model; :math:`\mathrm{CE}_R`
+``scrub``               :math:`w_{ce}\mathrm{CE}_R + w_{kl}\mathrm{KL}_R - w_{fo}\mathrm{KL}_F` (paper: 1, 0, 0.2)
+``gradient_ascent``     :math:`w_{ce}\mathrm{CE}_R - w_{fo}\mathrm{CE}_F` (paper: 1, 0.2)
+``neggrad_plus``        :math:`(1-w_{fo})\mathrm{CE}_R - w_{fo}\mathrm{CE}_F` (one weight; default 0.1)
+``random_labels``       finetune on retain :math:`\cup` forget, forget labels drawn at random
+``scrub_full``          SCRUB as Kurmanji et al. describe it: each step a max-step
+                        (:math:`-w_{fo}\mathrm{KL}` on a forget minibatch) in the first
+                        ``max_epochs`` epochs, then a min-step
+                        (:math:`w_{ce}\mathrm{CE}_R + w_{kl}\mathrm{KL}_R`)
+``newton``              one damped Newton step (in the first epoch) on the full retain loss,
+                        :math:`\theta \leftarrow \theta - (|H_R| + \lambda I)^{-1}\nabla L_R`:
+                        at an optimum of the full loss this removes the forget
+                        set's influence (influence-function unlearning). Exact
+                        (eigendecomposition, saddle-free) up to ``exact_max``
+                        parameters, conjugate gradients on Hessian-vector
+                        products beyond.
+======================  =====================================================================
+
+A method is registered with :func:`method`; it gets the model, the trained
+(teacher) parameters and its weights, and returns a :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.flatten_util import ravel_pytree
+
+from .errors import InputError
+from .metrics import bernoulli_kl
+from .train import bce
+
+METHODS: dict[str, Callable] = {}
+PAPER_METHODS = ("retrain", "finetune", "scrub", "gradient_ascent")
+
+# Weights each method accepts, with their defaults (PAPER.md settings where the paper fixes them).
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "retrain": {},
+    "finetune": {},
+    "scrub": {"ce_w": 1.0, "kl_w": 0.0, "fo_w": 0.2},
+    "gradient_ascent": {"ce_w": 1.0, "fo_w": 0.2},
+    "neggrad_plus": {"fo_w": 0.1},
+    "random_labels": {},
+    "scrub_full": {"ce_w": 0.99, "kl_w": 0.001, "fo_w": 1.0, "max_epochs": 5},
+    "newton": {"damping": 0.1, "max_norm": 1.0, "exact_max": 128, "cg_iters": 30},
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a method runs: where it starts, what it minimises, over which minibatches."""
+
+    start: str  # "trained" or "fresh"
+    loss: Callable | None = None  # loss(params, data, idx, mask, key) over retain (or union) minibatches
+    step_fn: Callable | None = None  # custom update rule for fit (see qunlearn.train.fit)
+    batches: str = "retain"  # "retain" or "union" (retain + forget)
+    full_batch: bool = False  # ignore the configured batch size (one step per epoch)
+
+
+def method(name: str):
+    """Register an unlearning method under ``name``."""
+
+    def register(fn):
+        METHODS[name] = fn
+        return fn
+
+    return register
+
+
+def resolve_weights(name: str, weights: dict[str, float] | None = None) -> dict[str, float]:
+    """The method's default weights overridden by ``weights``; unknown names or bad values refused."""
+    if name not in METHODS:
+        raise InputError(f"unknown unlearning method {name!r}; use one of {', '.join(METHODS)}")
+    out = dict(DEFAULT_WEIGHTS[name])
+    for k, v in (weights or {}).items():
+        if k not in out:
+            allowed = ", ".join(out) or "none"
+            raise InputError(f"method {name!r} takes no weight {k!r} (it takes: {allowed})")
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"weight {k} of {name!r} must be a number, got {v!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise InputError(f"weight {k} of {name!r} must be finite and >= 0, got {v!r}")
+        out[k] = v
+    return out
+
+
+# ------------------------------------------------------------------ loss pieces
+# Weights may be Python floats or traced scalars (the weight sweeps vmap over them).
+
+
+def _masked_mean(v, mask):
+    mask = mask.astype(v.dtype)
+    return jnp.sum(v * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _retain_batch(model, params, data, idx):
+    """Student predictions, labels and teacher predictions of a retain minibatch."""
+    return model.apply(params, data["x_retain"][idx]), data["y_retain"][idx], data["teacher_retain"][idx]
+
+
+def _ce_forget(model, params, data):
+    return bce(model.apply(params, data["x_forget"]), data["y_forget"])
+
+
+def _kl_forget(model, params, data, idx=None):
+    x = data["x_forget"] if idx is None else data["x_forget"][idx]
+    pt = data["teacher_forget"] if idx is None else data["teacher_forget"][idx]
+    return jnp.mean(bernoulli_kl(pt, model.apply(params, x)))
+
+
+def _retain_ce_loss(model):
+    def loss(p, d, idx, m, k):
+        ps, y, _ = _retain_batch(model, p, d, idx)
+        return bce(ps, y, m)
+
+    return loss
+
+
+# ------------------------------------------------------------------ methods
+
+
+@method("retrain")
+def retrain(model, teacher, w):
+    return Plan("fresh", _retain_ce_loss(model))
+
+
+@method("finetune")
+def finetune(model, teacher, w):
+    return Plan("trained", _retain_ce_loss(model))
+
+
+@method("scrub")
+def scrub(model, teacher, w):
+    def loss(p, d, idx, m, k):
+        ps, y, pt = _retain_batch(model, p, d, idx)
+        retain = w["ce_w"] * bce(ps, y, m) + w["kl_w"] * _masked_mean(bernoulli_kl(pt, ps), m)
+        return retain - w["fo_w"] * _kl_forget(model, p, d)
+
+    return Plan("trained", loss)
+
+
+@method("gradient_ascent")
+def gradient_ascent(model, teacher, w):
+    def loss(p, d, idx, m, k):
+        ps, y, _ = _retain_batch(model, p, d, idx)
+        return w["ce_w"] * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
+
+    return Plan("trained", loss)
+
+
+@method("neggrad_plus")
+def neggrad_plus(model, teacher, w):
+    def loss(p, d, idx, m, k):
+        ps, y, _ = _retain_batch(model, p, d, idx)
+        return (1 - w["fo_w"]) * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
+
+    return Plan("trained", loss)
+
+
+@method("random_labels")
+def random_labels(model, teacher, w):
+    def loss(p, d, idx, m, k):
+        return bce(model.apply(p, d["x_union"][idx]), d["y_union_random"][idx], m)
+
+    return Plan("trained", loss, batches="union")
+
+
+@method("scrub_full")
+def scrub_full(model, teacher, w):
+    max_epochs = int(w["max_epochs"])
+
+    def min_loss(p, d, idx, m, k):
+        ps, y, pt = _retain_batch(model, p, d, idx)
+        return w["ce_w"] * bce(ps, y, m) + w["kl_w"] * _masked_mean(bernoulli_kl(pt, ps), m)
+
+    def max_loss(p, d, fidx):
+        return -w["fo_w"] * _kl_forget(model, p, d, fidx)
+
+    def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
+        n_forget = data["x_forget"].shape[0]
+
+        def max_step(carry):
+            params, opt_state = carry
+            fidx = jax.random.choice(key, n_forget, (min(idx.shape[0], n_forget),), replace=False)
+            grads = jax.grad(max_loss)(params, data, fidx)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        params, opt_state = jax.lax.cond(epoch < max_epochs, max_step, lambda c: c, (params, opt_state))
+        grads = jax.grad(min_loss)(params, data, idx, mask, key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    return Plan("trained", min_loss, step_fn=step_fn)
+
+
+@method("newton")
+def newton(model, teacher, w):
+    exact_max, cg_iters = int(w["exact_max"]), int(w["cg_iters"])
+
+    def retain_loss(p, d):
+        return bce(model.apply(p, d["x_retain"]), d["y_retain"])
+
+    def newton_step(params, data):
+        flat, unravel = ravel_pytree(params)
+        f = lambda v: retain_loss(unravel(v), data)  # noqa: E731
+        g = jax.grad(f)(flat)
+        hvp = lambda v: jax.jvp(jax.grad(f), (flat,), (v,))[1]  # noqa: E731
+        if flat.size <= exact_max:
+            # exact Hessian, column by column in chunks (bounded memory), then saddle-free damping
+            hess = jax.lax.map(hvp, jnp.eye(flat.size, dtype=flat.dtype), batch_size=8)
+            evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
+            step = evecs @ ((evecs.T @ g) / (jnp.abs(evals) + w["damping"]))
+        else:
+            step, _ = jax.scipy.sparse.linalg.cg(lambda v: hvp(v) + w["damping"] * v, g, maxiter=cg_iters)
+        norm = jnp.linalg.norm(step)
+        step = step * jnp.minimum(1.0, w["max_norm"] / jnp.maximum(norm, 1e-12))  # trust region
+        return unravel(flat - step)
+
+    def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
+        params = jax.lax.cond(epoch == 0, lambda p: newton_step(p, data), lambda p: p, params)
+        return params, opt_state
+
+    return Plan("trained", step_fn=step_fn, full_batch=True)
+
+
+def plan(name: str, model, teacher, weights: dict[str, float] | None = None) -> Plan:
+    """The :class:`Plan` of method ``name`` with resolved weights."""
+    return METHODS[name](model, teacher, resolve_weights(name, weights))
