@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -120,6 +121,7 @@ def figure3(history: pd.DataFrame, stem: Path, title: str | None = None) -> list
             ax.set_ylim(-0.02, 1.02)
             ax.set_title(f"{MODEL_LABELS.get(model, model)}: {label.splitlines()[0]}")
             ax.set_ylabel(label)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             if i == len(models) - 1:
                 ax.set_xlabel("unlearning epoch")
     handles, labels = axes[0, 0].get_legend_handles_labels()
