@@ -1,0 +1,516 @@
+"""Tests of the unlearning methods (qunlearn.unlearn) and of the unlearning
+experiment (qunlearn.experiments.unlearning) on a tiny synthetic problem.
+
+The problem: amplitude-encoded states of 4 qubits, class k concentrated on the
+basis states whose most significant qubit equals k, 40 training and 20
+validation states; alpha = 0.3 label flipping gives 12 forget and 28 retain
+samples per run, 2 runs. Models: ``QNN(4, 2)`` and ``MLP(16, (8,))`` (the MLP
+memorises the flipped labels of its training set).
+
+Compilation dominates the run time, so every unlearning program is compiled
+once and shared: the method runs are cached per (model, method, weights), the
+MLP schedule is full batch (as in the paper's MLP setting) so that the weight
+sweep, the experiment and the direct calls reuse the same compiled programs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from qunlearn import cli
+from qunlearn.config import FULL_BATCH, UnlearnConfig, UnlearnModelConfig
+from qunlearn.data import Dataset
+from qunlearn.errors import InputError
+from qunlearn.experiments import unlearning
+from qunlearn.models import MLP
+from qunlearn.runs import RunDir
+from qunlearn.train import TrainConfig, bce, eval_epochs
+from qunlearn.unlearn import DEFAULT_WEIGHTS, METHODS, resolve_weights
+
+# ---------------------------------------------------------------- the tiny problem
+
+N_QUBITS = 4
+RUNS = 2
+TABLE_COLUMNS = ["dataset", "model", "attack", "alpha", "method", "run", "step", "metric", "value"]
+
+
+def _toy(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = 0.3 * rng.normal(size=(n, 2**N_QUBITS))
+    msb = (np.arange(2**N_QUBITS) >> (N_QUBITS - 1)) & 1
+    x[msb[None, :] == y[:, None]] += 1.0
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), y.astype(np.int32)
+
+
+_XT, _YT = _toy(40, 0)
+_XV, _YV = _toy(20, 1)
+DS = Dataset("mnist", _XT, _YT, _XV, _YV, {"source": "synthetic test data"})
+
+U_EPOCHS = 3
+MODELS = {
+    "qnn": UnlearnModelConfig("qnn", TrainConfig(30, 16, 0.1, 30), TrainConfig(U_EPOCHS, 16, 0.05, 1), depth=2),
+    "mlp": UnlearnModelConfig("mlp", TrainConfig(200, 40, 0.05, 200), TrainConfig(U_EPOCHS, FULL_BATCH, 0.05, 1),
+                              hidden=(8,)),
+}
+N_EVALS = len(eval_epochs(MODELS["mlp"].unlearn))
+GA_LARGE = 5.0  # a forget weight that dominates the retain loss
+
+
+def make_cfg(**changes) -> UnlearnConfig:
+    base = dict(dataset="mnist", models=dict(MODELS), alpha=0.3, runs=RUNS, seed=0,
+                methods=("retrain", "finetune", "gradient_ascent"))
+    base.update(changes)
+    return UnlearnConfig(**base)
+
+
+def _fake_load(name, **options):
+    return DS
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Per-run retain/forget data and the trained models, exactly as the experiment builds them."""
+    cfg = make_cfg()
+    data = unlearning.unlearning_data(cfg, DS)
+    run_dir = RunDir(tmp_path_factory.mktemp("trained") / "run", "unlearn", cfg.to_dict()).start()
+    models, trained = {}, {}
+    for name in MODELS:
+        models[name], trained[name], cached = unlearning.trained_models(cfg, DS, name, data, run_dir)
+        assert not cached
+    keys = jax.random.split(jax.random.key(7), RUNS)
+    shared = {"x_val": jnp.asarray(DS.x_val), "y_val": jnp.asarray(DS.y_val)}
+    return {"cfg": cfg, "data": data, "models": models, "trained": trained, "keys": keys,
+            "run_data": unlearning._run_data(data), "shared": shared, "cache": {}}
+
+
+def unlearn(setup, name: str, method: str, weights: dict | None = None):
+    """``(params, history)`` of ``method`` on model ``name`` (both runs, the fixture's keys), cached."""
+    w = tuple(sorted(resolve_weights(method, weights).items()))
+    ck = (name, method, w)
+    if ck not in setup["cache"]:
+        program = unlearning.unlearn_program(setup["models"][name], method, w, MODELS[name].unlearn)
+        params, hist = program(setup["keys"], setup["trained"][name], setup["run_data"], setup["shared"])
+        setup["cache"][ck] = (params, {k: np.asarray(v) for k, v in hist.items()})
+    return setup["cache"][ck]
+
+
+def _run(tree, r):
+    return jax.tree_util.tree_map(lambda v: v[r], tree)
+
+
+def _leaves(tree):
+    return [np.asarray(v) for v in jax.tree_util.tree_leaves(tree)]
+
+
+# ---------------------------------------------------------------- 1. every method on both models
+
+
+@pytest.mark.parametrize("name", ["mlp", "qnn"])
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_runs_with_finite_history(setup, name, method):
+    params, hist = unlearn(setup, name, method)
+    n_f = setup["data"]["x_forget"].shape[1]
+    for metric in unlearning.SCALARS:
+        assert hist[metric].shape == (RUNS, N_EVALS), metric
+        assert np.all(np.isfinite(hist[metric])), (metric, hist[metric])
+    for metric in ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc"):
+        assert np.all((hist[metric] >= 0) & (hist[metric] <= 1))
+    assert hist["p_val"].shape == (RUNS, N_EVALS, len(DS.y_val))
+    assert hist["p_forget"].shape == (RUNS, N_EVALS, n_f)
+    # true-label and poisoned-label forget accuracies are complementary (binary labels, all flipped)
+    np.testing.assert_allclose(hist["forget_acc"] + hist["forget_poison_acc"], 1.0, atol=1e-6)
+    trained = setup["trained"][name]
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(trained)
+    for a, b in zip(_leaves(params), _leaves(trained)):
+        assert a.shape == b.shape and np.all(np.isfinite(a))
+
+
+# ---------------------------------------------------------------- 2. where each method starts
+
+
+def _own_metrics(model, params, run_data, r):
+    pv = np.asarray(model.apply(params, DS.x_val))
+    pf = np.asarray(model.apply(params, run_data["x_forget"][r]))
+    yf = np.asarray(run_data["y_forget"][r])
+    return {
+        "p_val": pv,
+        "val_acc": np.mean((pv > 0.5) == DS.y_val),
+        "forget_poison_acc": np.mean((pf > 0.5) == yf),
+        "val_loss": float(bce(jnp.asarray(pv), jnp.asarray(DS.y_val))),
+        "forget_loss": float(bce(jnp.asarray(pf), jnp.asarray(yf))),
+    }
+
+
+@pytest.mark.parametrize("name", ["mlp", "qnn"])
+def test_finetune_starts_from_trained_and_retrain_from_fresh_init(setup, name):
+    model, trained, rd = setup["models"][name], setup["trained"][name], setup["run_data"]
+    _, ft = unlearn(setup, name, "finetune")
+    _, rt = unlearn(setup, name, "retrain")
+    for r in range(RUNS):
+        own = _own_metrics(model, _run(trained, r), rd, r)
+        np.testing.assert_allclose(ft["p_val"][r, 0], own["p_val"], atol=1e-5)
+        for k in ("val_acc", "forget_poison_acc"):
+            assert ft[k][r, 0] == pytest.approx(own[k], abs=1e-6), k
+        for k in ("val_loss", "forget_loss"):
+            assert ft[k][r, 0] == pytest.approx(own[k], rel=1e-4), k
+
+        # retrain: the fresh initialisation of _unlearn_one's key derivation
+        k_init, _, _ = jax.random.split(setup["keys"][r], 3)
+        fresh = np.asarray(model.apply(model.init(k_init), DS.x_val))
+        np.testing.assert_allclose(rt["p_val"][r, 0], fresh, atol=1e-5)
+        assert np.max(np.abs(rt["p_val"][r, 0] - own["p_val"])) > 1e-2
+    # every method that starts from the trained model has finetune's step-0 metrics
+    for method in METHODS:
+        if method == "retrain":
+            continue
+        _, h = unlearn(setup, name, method)
+        for k in unlearning.SCALARS:
+            np.testing.assert_allclose(h[k][:, 0], ft[k][:, 0], atol=1e-6, err_msg=f"{method} {k}")
+
+
+# ---------------------------------------------------------------- 3. zero forget weight == finetune
+
+
+@pytest.mark.parametrize("method, weights", [
+    ("gradient_ascent", {"fo_w": 0.0, "ce_w": 1.0}),
+    ("scrub", {"fo_w": 0.0, "kl_w": 0.0, "ce_w": 1.0}),
+    ("neggrad_plus", {"fo_w": 0.0}),
+])
+def test_zero_forget_weight_equals_finetune(setup, method, weights):
+    p_ft, ft = unlearn(setup, "mlp", "finetune")
+    p, h = unlearn(setup, "mlp", method, weights)
+    for k in unlearning.SCALARS + ("p_val", "p_forget"):
+        np.testing.assert_allclose(h[k], ft[k], atol=1e-6, err_msg=k)
+    for a, b in zip(_leaves(p), _leaves(p_ft)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+# ---------------------------------------------------------------- 4. a positive forget weight matters
+
+
+@pytest.mark.parametrize("name", ["mlp", "qnn"])
+@pytest.mark.parametrize("method", ["scrub", "gradient_ascent", "neggrad_plus", "scrub_full", "random_labels"])
+def test_positive_forget_weight_changes_the_outcome(setup, name, method):
+    _, ft = unlearn(setup, name, "finetune")
+    _, h = unlearn(setup, name, method)
+    diff = np.max(np.abs(h["forget_loss"][:, -1] - ft["forget_loss"][:, -1]))
+    assert diff > 1e-5, (method, h["forget_loss"], ft["forget_loss"])
+
+
+def test_gradient_ascent_erases_memorised_poison_faster_than_finetune(setup):
+    _, ft = unlearn(setup, "mlp", "finetune")
+    _, ga = unlearn(setup, "mlp", "gradient_ascent", {"fo_w": GA_LARGE})
+    # the trained MLP memorised the flipped labels
+    assert np.all(ft["forget_poison_acc"][:, 0] >= 0.9)
+    # ascent on the forget set pushes its loss (on the flipped labels) up, step after step, beyond finetune's
+    assert np.all(np.diff(ga["forget_loss"], axis=1) > 0)
+    assert np.all(ga["forget_loss"][:, -1] > ft["forget_loss"][:, -1] + 0.1)
+    assert np.all(ga["forget_poison_acc"][:, -1] <= ft["forget_poison_acc"][:, -1])
+    assert np.mean(ga["forget_poison_acc"][:, -1]) < np.mean(ga["forget_poison_acc"][:, 0])
+
+
+# ---------------------------------------------------------------- 5. Newton
+
+
+def _grad_and_hessian(model, like):
+    """One compiled ``(flat, x, y) -> (g, H)`` of the mean retain BCE over the flattened parameters."""
+    _, unravel = ravel_pytree(like)
+
+    def f(flat, x, y):
+        return bce(model.apply(unravel(flat), x), y)
+
+    return jax.jit(lambda flat, x, y: (jax.grad(f)(flat, x, y), jax.hessian(f)(flat, x, y)))
+
+
+def _newton_expected(grad_hess, trained_r, x, y, damping, max_norm, saddle_free=True):
+    """Own damped Newton step from ``jax.hessian``, in float64 NumPy; also returns g, H and H's eigenvalues."""
+    flat, _ = ravel_pytree(trained_r)
+    g, h = (np.asarray(v, np.float64) for v in grad_hess(flat, x, y))
+    h = 0.5 * (h + h.T)
+    evals, evecs = np.linalg.eigh(h)
+    if saddle_free:
+        step = evecs @ ((evecs.T @ g) / (np.abs(evals) + damping))
+    else:
+        step = np.linalg.solve(h + damping * np.eye(len(g)), g)
+    step = step * min(1.0, max_norm / max(np.linalg.norm(step), 1e-12))
+    return np.asarray(flat, np.float64) - step, g, h, evals
+
+
+def test_newton_exact_path_solves_saddle_free_system_on_qnn(setup):
+    """QNN(4, 2) has 32 parameters <= exact_max: the step is (|H| + lambda I)^-1 g, then the trust region."""
+    w = DEFAULT_WEIGHTS["newton"]
+    model, trained, rd = setup["models"]["qnn"], setup["trained"]["qnn"], setup["run_data"]
+    params, hist = unlearn(setup, "qnn", "newton")
+    grad_hess = _grad_and_hessian(model, _run(trained, 0))
+    for r in range(RUNS):
+        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
+                                                 w["damping"], w["max_norm"])
+        got = np.asarray(ravel_pytree(_run(params, r))[0], np.float64)
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-5)
+        start = np.asarray(ravel_pytree(_run(trained, r))[0], np.float64)
+        assert np.linalg.norm(got - start) <= w["max_norm"] * (1 + 1e-5)
+        if evals.min() < -w["damping"]:  # H + lambda I indefinite: the absolute values matter
+            plain, *_ = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
+                                         w["damping"], w["max_norm"], saddle_free=False)
+            assert np.max(np.abs(got - plain)) > 1e-3
+    # one step, in the first epoch only: nothing changes afterwards
+    for k in unlearning.SCALARS:
+        np.testing.assert_allclose(hist[k][:, 2:], hist[k][:, 1:-1], atol=1e-7, err_msg=k)
+
+
+LOGREG = MLP(2**N_QUBITS, ())  # logistic regression: convex loss, positive semi-definite Hessian
+
+
+def _logreg_newton(setup, weights):
+    trained = jax.vmap(LOGREG.init)(jax.random.split(jax.random.key(3), RUNS))
+    w = tuple(sorted(resolve_weights("newton", weights).items()))
+    program = unlearning.unlearn_program(LOGREG, "newton", w, MODELS["mlp"].unlearn)
+    params, hist = program(setup["keys"], trained, setup["run_data"], setup["shared"])
+    return trained, params, hist
+
+
+def test_newton_exact_and_cg_paths_agree_on_positive_definite_hessian(setup):
+    base = {"damping": 0.1, "max_norm": 1e6}
+    trained, exact, h_exact = _logreg_newton(setup, {**base, "exact_max": 1000, "cg_iters": 1})
+    _, cg, h_cg = _logreg_newton(setup, {**base, "exact_max": 0, "cg_iters": 100})
+    rd = setup["run_data"]
+    grad_hess = _grad_and_hessian(LOGREG, _run(trained, 0))
+    for r in range(RUNS):
+        start = ravel_pytree(_run(trained, r))[0]
+        d_exact = np.asarray(start - ravel_pytree(_run(exact, r))[0], np.float64)
+        d_cg = np.asarray(start - ravel_pytree(_run(cg, r))[0], np.float64)
+        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
+                                                 0.1, 1e6, saddle_free=False)
+        assert evals.min() > -1e-6  # the test's premise: H is positive semi-definite
+        assert np.linalg.norm(d_exact) > 1e-3  # a real step, not clipped (max_norm huge)
+        np.testing.assert_allclose(d_exact, d_cg, rtol=1e-3, atol=1e-5)
+        d_own = np.asarray(start, np.float64) - expected
+        np.testing.assert_allclose(d_exact, d_own, rtol=1e-3, atol=1e-5)
+        # the step solves (H + lambda I) d = g
+        np.testing.assert_allclose((h + 0.1 * np.eye(len(g))) @ d_cg, g, rtol=1e-3, atol=1e-5)
+    for k in unlearning.SCALARS:
+        np.testing.assert_allclose(h_exact[k], h_cg[k], atol=1e-4, err_msg=k)
+
+
+# ---------------------------------------------------------------- 6. the weight sweep
+
+
+def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypatch):
+    monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
+    cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("gradient_ascent",))
+    grid = (0.0, 0.2, GA_LARGE)
+    run_dir = RunDir(tmp_path / "sweep", "sweep", {**cfg.to_dict(), "sweep": {"grid": list(grid)}})
+    cells = []
+    table = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    assert cells == [(("mlp", "gradient_ascent", None), "done")]
+    assert list(table.columns) == ["dataset", "model", "attack", "alpha", "method", "kl_w", "fo_w", "run", "metric",
+                                   "value"]
+    assert len(table) == len(grid) * RUNS * 2
+    assert table["kl_w"].isna().all()
+    assert (run_dir.path / "results.csv").exists()
+
+    data = unlearning.unlearning_data(cfg, DS)
+    model, trained, cached = unlearning.trained_models(cfg, DS, "mlp", data, run_dir)
+    assert cached
+
+    def final(t, metric):
+        t = t[(t["metric"] == metric) & (t["step"] == U_EPOCHS)].sort_values("run")
+        return t["value"].to_numpy()
+
+    def swept(fo, metric):
+        t = table[(table["fo_w"] == fo) & (table["metric"] == metric)].sort_values("run")
+        return t["value"].to_numpy()
+
+    for fo in grid:
+        single = replace(cfg, weights={"gradient_ascent": {"fo_w": fo}})
+        t, *_ = unlearning.run_method(single, DS, "mlp", model, trained, data, "gradient_ascent")
+        for metric in ("val_acc", "forget_poison_acc"):
+            np.testing.assert_allclose(swept(fo, metric), final(t, metric), atol=1e-5, err_msg=f"fo_w={fo} {metric}")
+    # fo_w = 0 is finetune (the schedule is full batch, so the method's own shuffling key does not matter)
+    ft, *_ = unlearning.run_method(cfg, DS, "mlp", model, trained, data, "finetune")
+    np.testing.assert_allclose(swept(0.0, "val_acc"), final(ft, "val_acc"), atol=1e-5)
+    np.testing.assert_allclose(swept(0.0, "forget_poison_acc"), final(ft, "forget_poison_acc"), atol=1e-5)
+
+    # a second call recomputes nothing
+    monkeypatch.setattr(unlearning, "sweep_program", _boom)
+    cells.clear()
+    again = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    assert cells == [(("mlp", "gradient_ascent", None), "skipped")]
+    pd.testing.assert_frame_equal(again, table)
+
+
+def _boom(*args, **kwargs):
+    raise AssertionError("recomputed a finished cell")
+
+
+# ---------------------------------------------------------------- 7. the experiment
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory, setup):
+    """One run of the experiment with retrain, finetune and gradient ascent on both models."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(unlearning.data_mod, "load", _fake_load)
+        cfg = make_cfg()
+        path = tmp_path_factory.mktemp("experiment") / "run"
+        cells = []
+        history, results = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
+                                          on_cell=lambda c, s, t: cells.append((c, s)))
+    return {"cfg": cfg, "path": path, "history": history, "results": results, "cells": cells}
+
+
+def test_experiment_writes_tidy_tables(experiment):
+    path, history, results = experiment["path"], experiment["history"], experiment["results"]
+    for name, table in (("history.csv", history), ("results.csv", results)):
+        assert list(table.columns) == TABLE_COLUMNS, name
+        on_disk = pd.read_csv(path / name)
+        assert list(on_disk.columns) == TABLE_COLUMNS, name
+        assert len(on_disk) == len(table)
+    assert set(history["model"]) == set(results["model"]) == {"qnn", "mlp"}
+    assert set(history["method"]) == set(results["method"]) == {"retrain", "finetune", "gradient_ascent"}
+    assert set(history["metric"]) == set(unlearning.SCALARS)
+    assert sorted(history["step"].unique()) == list(range(U_EPOCHS + 1))
+    assert not history.duplicated(["model", "method", "run", "step", "metric"]).any()
+    assert np.isfinite(history["value"]).all()
+    assert (results["dataset"] == "mnist").all() and (results["attack"] == "label-flip").all()
+    assert (results["alpha"] == 0.3).all()
+    assert experiment["cells"] == [((m, c), "done") for m in ("qnn", "mlp")
+                                   for c in ("train model to unlearn", "retrain", "finetune", "gradient_ascent")]
+
+
+def test_experiment_results_metrics(experiment):
+    res = experiment["results"]
+    needed = set(unlearning.SCALARS) | {"mia_auc", "oracle_agreement_val", "oracle_agreement_forget",
+                                        "oracle_kl_val", "oracle_kl_forget", "time_s", "compile_s", "speedup"}
+    for (model, method), g in res.groupby(["model", "method"]):
+        assert needed <= set(g["metric"]), (model, method)
+        for metric in needed - {"mia_auc"}:
+            rows = g[g["metric"] == metric]
+            assert len(rows) == RUNS and (rows["step"] == U_EPOCHS).all(), (model, method, metric)
+        mia = g[g["metric"] == "mia_auc"]
+        assert sorted(mia["step"].unique()) == [0, U_EPOCHS] and len(mia) == 2 * RUNS
+        assert mia["value"].between(0, 1).all()
+        assert (g[g["metric"] == "time_s"]["value"] > 0).all()
+    retrain = res[res["method"] == "retrain"]
+    for metric, value in (("oracle_agreement_val", 1.0), ("oracle_agreement_forget", 1.0), ("speedup", 1.0)):
+        np.testing.assert_array_equal(retrain[retrain["metric"] == metric]["value"], value)
+    np.testing.assert_allclose(retrain[retrain["metric"].isin(["oracle_kl_val", "oracle_kl_forget"])]["value"], 0.0,
+                               atol=1e-6)
+    # the final-step scalars of results are those of history
+    hist = experiment["history"]
+    last = hist[hist["step"] == U_EPOCHS].set_index(["model", "method", "run", "metric"])["value"]
+    sub = res[res["metric"].isin(unlearning.SCALARS)].set_index(["model", "method", "run", "metric"])["value"]
+    pd.testing.assert_series_equal(sub.sort_index(), last.sort_index())
+
+
+def test_experiment_history_matches_direct_program(experiment, setup):
+    """run() uses the same data, trained model and keys as a direct run_method call."""
+    cfg, hist = experiment["cfg"], experiment["history"]
+    model, trained = setup["models"]["mlp"], setup["trained"]["mlp"]
+    t, *_ = unlearning.run_method(cfg, DS, "mlp", model, trained, setup["data"], "gradient_ascent")
+    sel = hist[(hist["model"] == "mlp") & (hist["method"] == "gradient_ascent")].reset_index(drop=True)
+    np.testing.assert_allclose(sel["value"].to_numpy(), t["value"].to_numpy(), atol=1e-6)
+    assert list(sel["metric"]) == list(t["metric"]) and list(sel["step"]) == list(t["step"])
+
+
+def test_experiment_rerun_recomputes_nothing(experiment, monkeypatch):
+    monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
+    monkeypatch.setattr(unlearning, "run_method", _boom)
+    monkeypatch.setattr(unlearning, "supervised_program", _boom)
+    path, cfg = experiment["path"], experiment["cfg"]
+    files = {n: (path / n).read_bytes() for n in ("history.csv", "results.csv")}
+    cells = []
+    history, results = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
+                                      on_cell=lambda c, s, t: cells.append((c, s)))
+    assert {s for _, s in cells} == {"skipped"} and len(cells) == len(experiment["cells"])
+    pd.testing.assert_frame_equal(history, experiment["history"])
+    pd.testing.assert_frame_equal(results, experiment["results"])
+    for n, content in files.items():
+        assert (path / n).read_bytes() == content, n
+
+
+def test_retrain_oracle_runs_but_is_not_reported(setup, tmp_path, monkeypatch):
+    monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
+    cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("finetune",))
+    run_dir = RunDir(tmp_path / "run", "unlearn", cfg.to_dict())
+    cells = []
+    history, results = unlearning.run(cfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    assert [c for c, _ in cells] == [("mlp", "train model to unlearn"), ("mlp", "retrain"), ("mlp", "finetune")]
+    assert (run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'retrain')}.csv").exists()
+    assert (run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'retrain')}.npz").exists()
+    assert set(history["method"]) == set(results["method"]) == {"finetune"}
+    for metric in ("oracle_agreement_val", "oracle_agreement_forget", "oracle_kl_val", "speedup", "mia_auc"):
+        assert (results["metric"] == metric).any(), metric
+    with np.load(run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'retrain')}.npz") as z:
+        retrain_s = float(z["seconds"])
+    with np.load(run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'finetune')}.npz") as z:
+        finetune_s = float(z["seconds"])
+    speedup = results[results["metric"] == "speedup"]["value"].to_numpy()
+    np.testing.assert_allclose(speedup, retrain_s / finetune_s, rtol=1e-9)
+    saved = pd.read_csv(run_dir.path / "results.csv")
+    assert set(saved["method"]) == {"finetune"}
+
+
+# ---------------------------------------------------------------- 8. bad input
+
+
+def test_resolve_weights_defaults_and_overrides():
+    assert resolve_weights("scrub") == {"ce_w": 1.0, "kl_w": 0.0, "fo_w": 0.2}
+    assert resolve_weights("gradient_ascent") == {"ce_w": 1.0, "fo_w": 0.2}
+    assert resolve_weights("gradient_ascent", {"fo_w": "0.5"}) == {"ce_w": 1.0, "fo_w": 0.5}
+    assert resolve_weights("finetune") == {}
+    assert set(DEFAULT_WEIGHTS) == set(METHODS)
+    resolve_weights("scrub", {"fo_w": 0})  # zero is allowed
+
+
+@pytest.mark.parametrize("name, weights, needle", [
+    ("foo", None, "unknown unlearning method"),
+    ("scrub", {"zz": 1.0}, "takes no weight"),
+    ("finetune", {"fo_w": 0.1}, "takes no weight"),
+    ("gradient_ascent", {"fo_w": -0.1}, ">= 0"),
+    ("scrub", {"kl_w": math.nan}, "finite"),
+    ("scrub", {"kl_w": math.inf}, "finite"),
+    ("newton", {"damping": "abc"}, "must be a number"),
+])
+def test_resolve_weights_refuses_bad_input(name, weights, needle):
+    with pytest.raises(InputError, match=needle):
+        resolve_weights(name, weights)
+
+
+def test_unlearn_config_refuses_bad_weights_and_methods():
+    with pytest.raises(InputError):
+        make_cfg(weights={"scrub": {"zz": 1.0}})
+    with pytest.raises(InputError):
+        make_cfg(methods=("foo",))
+    with pytest.raises(InputError):
+        make_cfg(alpha=0.0)
+
+
+@pytest.mark.parametrize("argv", [
+    ["unlearn", "--methods", "foo"],
+    ["unlearn", "--alpha", "0"],
+    ["unlearn", "--alpha", "1"],
+    ["unlearn", "--weight", "scrub.zz=1"],
+    ["unlearn", "--weight", "scrub.fo_w=-1"],
+    ["unlearn", "--weight", "gradient_ascent.fo_w=nan"],
+    ["sweep", "newton"],
+])
+def test_cli_refuses_bad_unlearning_input(argv, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv + ["--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("qunlearn: error:"), err
+    assert not out.exists()
