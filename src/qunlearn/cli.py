@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import InputError, check_alpha
+from .errors import InputError, check_alpha, check_nonnegative
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -77,13 +77,7 @@ def parse_alphas(text: str) -> tuple[float, ...]:
 
 
 def _check_weight(v) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"loss weights must be numbers, got {v!r}") from None
-    if not math.isfinite(f) or f < 0:
-        raise InputError(f"loss weights must be finite and >= 0, got {v!r}")
-    return f
+    return check_nonnegative(v, "loss weight")
 
 
 def parse_weights(items: list[str]) -> dict[str, dict[str, float]]:

@@ -40,6 +40,22 @@ class ModelConfig:
         return f"MLP {tuple(self.hidden)}"
 
 
+def _check_common(cfg, attacks) -> None:
+    """Validation shared by the experiment configs: dataset, models, attacks, runs, seed."""
+    if cfg.dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {cfg.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    if not cfg.models:
+        raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+    if not attacks:
+        raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
+    for a in attacks:
+        if a not in ATTACKS:
+            raise InputError(f"unknown attack {a!r}; use one of {', '.join(ATTACKS)}")
+    object.__setattr__(cfg, "runs", check_positive_int(cfg.runs, "runs"))
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+
+
 @dataclass(frozen=True)
 class PoisonConfig:
     """The noise-ratio sweep: every (model, attack, alpha) cell, ``runs`` runs each."""
@@ -54,24 +70,13 @@ class PoisonConfig:
     precision: str = "complex64"
 
     def __post_init__(self):
-        if self.dataset not in DATASET_NAMES:
-            raise InputError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
-        if not self.models:
-            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
-        for a in self.attacks:
-            if a not in ATTACKS:
-                raise InputError(f"unknown attack {a!r}; use one of {', '.join(ATTACKS)}")
-        if not self.attacks:
-            raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
+        _check_common(self, self.attacks)
         alphas = tuple(check_alpha(a) for a in self.alphas)
         if not alphas:
             raise InputError("the alpha grid is empty; pass e.g. --alphas 0:0.9:0.1 or --alphas 0,0.3")
         if len(set(alphas)) != len(alphas):
             raise InputError(f"the alpha grid has repeated values: {list(alphas)}")
         object.__setattr__(self, "alphas", alphas)
-        object.__setattr__(self, "runs", check_positive_int(self.runs, "runs"))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise InputError(f"seed must be a non-negative integer, got {self.seed!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -184,10 +189,8 @@ class UnlearnConfig:
     def __post_init__(self):
         from .unlearn import METHODS, resolve_weights
 
-        PoisonConfig(dataset=self.dataset, models={"_": None}, attacks=(self.attack,), alphas=(self.alpha,),
-                     runs=self.runs, seed=self.seed)  # shared validation
-        if not self.models:
-            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+        _check_common(self, (self.attack,))
+        object.__setattr__(self, "alpha", check_alpha(self.alpha))
         if not self.methods:
             raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
         for m in self.methods:

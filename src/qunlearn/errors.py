@@ -61,3 +61,14 @@ def check_finite_positive(value: Any, name: str) -> float:
     if not math.isfinite(fvalue) or fvalue <= 0:
         raise InputError(f"{name} must be a positive finite number, got {value!r}")
     return fvalue
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Return ``value`` as a finite float >= 0 (a loss weight, say)."""
+    try:
+        fvalue = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(fvalue) or fvalue < 0:
+        raise InputError(f"{name} must be finite and >= 0, got {value!r}")
+    return fvalue

@@ -33,7 +33,6 @@ A method is registered with :func:`method`; it gets the model, the trained
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
-from .errors import InputError
+from .errors import InputError, check_nonnegative
 from .metrics import bernoulli_kl
 from .train import bce
 
@@ -92,13 +91,7 @@ def resolve_weights(name: str, weights: dict[str, float] | None = None) -> dict[
         if k not in out:
             allowed = ", ".join(out) or "none"
             raise InputError(f"method {name!r} takes no weight {k!r} (it takes: {allowed})")
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise InputError(f"weight {k} of {name!r} must be a number, got {v!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise InputError(f"weight {k} of {name!r} must be finite and >= 0, got {v!r}")
-        out[k] = v
+        out[k] = check_nonnegative(v, f"weight {k} of {name!r}")
     return out
 
 
