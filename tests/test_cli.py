@@ -182,3 +182,12 @@ def test_console_script_exit_status():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("qunlearn: error:") and "Traceback" not in proc.stderr
+
+
+def test_single_run_summary(tmp_path, capsys):
+    """With one run the standard deviation is undefined; the summary still prints."""
+    out = tmp_path / "one"
+    args = ["poison", "--model", "mlp", "--attack", "label-flip", "--alphas", "0.2", "--runs", "1",
+            "--preset", "quick", "--epochs", "1", "--out", str(out)]
+    assert run_cli(args) == 0
+    assert "0.20" in capsys.readouterr().out

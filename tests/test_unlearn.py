@@ -139,8 +139,9 @@ def test_every_method_runs_with_finite_history(setup, name, method):
 
 
 def _own_metrics(model, params, run_data, r):
-    pv = np.asarray(model.apply(params, DS.x_val))
-    pf = np.asarray(model.apply(params, run_data["x_forget"][r]))
+    n_val = len(DS.y_val)
+    p = np.asarray(model.apply(params, np.concatenate([DS.x_val, run_data["x_forget"][r]])))
+    pv, pf = p[:n_val], p[n_val:]
     yf = np.asarray(run_data["y_forget"][r])
     return {
         "p_val": pv,
@@ -166,7 +167,7 @@ def test_finetune_starts_from_trained_and_retrain_from_fresh_init(setup, name):
 
         # retrain: the fresh initialisation of _unlearn_one's key derivation
         k_init, _, _ = jax.random.split(setup["keys"][r], 3)
-        fresh = np.asarray(model.apply(model.init(k_init), DS.x_val))
+        fresh = _own_metrics(model, model.init(k_init), rd, r)["p_val"]
         np.testing.assert_allclose(rt["p_val"][r, 0], fresh, atol=1e-5)
         assert np.max(np.abs(rt["p_val"][r, 0] - own["p_val"])) > 1e-2
     # every method that starts from the trained model has finetune's step-0 metrics

@@ -123,14 +123,16 @@ def _progress() -> Progress:
 def _fmt(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "-"
-    return f"{mean:.3f} ± {0.0 if math.isnan(std) else std:.3f}"
+    if math.isnan(std):  # a single run: no spread to report
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {std:.3f}"
 
 
 def print_poison_summary(results, title: str) -> None:
     from .experiments.common import summarize
 
     s = summarize(results, ["model", "attack", "alpha"], ["train_acc", "val_acc", "train_clean_acc"])
-    wide = s.pivot_table(index=["model", "attack", "alpha"], columns="metric", values=["mean", "std"], sort=False)
+    wide = s.pivot_table(index=["model", "attack", "alpha"], columns="metric", values=["mean", "std"], sort=False, dropna=False)
     table = Table(title=title, show_lines=False)
     for col in ("model", "attack", "alpha", "train acc (poisoned labels)", "train acc (true labels)", "val acc (clean)"):
         table.add_column(col, justify="right" if col != "attack" and col != "model" else "left")
@@ -261,7 +263,7 @@ def print_unlearn_summary(results, title: str) -> None:
 
     last = results[results["step"] == results.groupby("model")["step"].transform("max")]
     s = summarize(last, ["model", "method"], [m for m, _ in UNLEARN_COLUMNS])
-    wide = s.pivot_table(index=["model", "method"], columns="metric", values=["mean", "std"], sort=False)
+    wide = s.pivot_table(index=["model", "method"], columns="metric", values=["mean", "std"], sort=False, dropna=False)
     table = Table(title=title)
     table.add_column("model")
     table.add_column("method")
