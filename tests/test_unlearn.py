@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from qunlearn import cli
+from qunlearn import backend, cli
 from qunlearn.config import FULL_BATCH, UnlearnConfig, UnlearnModelConfig
 from qunlearn.data import Dataset
 from qunlearn.errors import InputError
@@ -80,6 +80,7 @@ def _fake_load(name, **options):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Per-run retain/forget data and the trained models, exactly as the experiment builds them."""
+    backend.set_precision("complex64")  # what run() sets; the programs below are shared with it
     cfg = make_cfg()
     data = unlearning.unlearning_data(cfg, DS)
     run_dir = RunDir(tmp_path_factory.mktemp("trained") / "run", "unlearn", cfg.to_dict()).start()
@@ -301,6 +302,22 @@ def test_newton_exact_and_cg_paths_agree_on_positive_definite_hessian(setup):
         np.testing.assert_allclose((h + 0.1 * np.eye(len(g))) @ d_cg, g, rtol=1e-3, atol=1e-5)
     for k in unlearning.SCALARS:
         np.testing.assert_allclose(h_exact[k], h_cg[k], atol=1e-4, err_msg=k)
+
+
+@pytest.mark.parametrize("weight", ["damping", "max_norm", "cg_iters"])
+def test_newton_zero_step_controls_are_refused(weight):
+    """damping 0 would divide by a zero eigenvalue of the retain Hessian (a dead ReLU unit): NaN parameters."""
+    with pytest.raises(InputError, match="must be > 0"):
+        resolve_weights("newton", {weight: 0.0})
+
+
+def test_empty_forget_set_is_refused_before_touching_the_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
+    cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("finetune",), alpha=0.02)
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="nothing to unlearn"):
+        unlearning.run(cfg, RunDir(out, "unlearn", cfg.to_dict()))
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------- 6. the weight sweep

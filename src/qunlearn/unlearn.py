@@ -61,6 +61,10 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
 }
 
 
+# Weights that must be strictly positive: a zero would divide by a zero eigenvalue or stop the method.
+_POSITIVE = {("newton", "damping"), ("newton", "max_norm"), ("newton", "cg_iters"), ("scrub_full", "max_epochs")}
+
+
 @dataclass(frozen=True)
 class Plan:
     """How a method runs: where it starts, what it minimises, over which minibatches."""
@@ -92,6 +96,8 @@ def resolve_weights(name: str, weights: dict[str, float] | None = None) -> dict[
             allowed = ", ".join(out) or "none"
             raise InputError(f"method {name!r} takes no weight {k!r} (it takes: {allowed})")
         out[k] = check_nonnegative(v, f"weight {k} of {name!r}")
+        if (name, k) in _POSITIVE and out[k] <= 0:
+            raise InputError(f"weight {k} of {name!r} must be > 0 (it divides or bounds the step), got {v!r}")
     return out
 
 

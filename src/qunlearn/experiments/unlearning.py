@@ -63,6 +63,13 @@ def unlearning_data(cfg: UnlearnConfig, ds) -> dict[str, np.ndarray]:
         parts["x_train"].append(x_p)
         parts["y_train"].append(y_p)
         parts["poisoned"].append(forget.astype(np.float32))
+    if parts["y_forget"][0].size == 0:
+        from ..errors import InputError
+
+        raise InputError(
+            f"alpha={cfg.alpha} poisons no sample of the {len(ds.y_train)} training samples, so there is nothing "
+            "to unlearn; use a larger --alpha (e.g. 0.3)"
+        )
     return {k: np.stack(v) for k, v in parts.items()}
 
 
@@ -258,8 +265,8 @@ def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None) ->
     """
     backend.set_precision(cfg.precision)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    data = unlearning_data(cfg, ds)  # refuses an empty forget set before the directory is touched
     run_dir.start()
-    data = unlearning_data(cfg, ds)
     histories, results = [], []
     for name in cfg.models:
         model, trained, cached = trained_models(cfg, ds, name, data, run_dir)
@@ -324,8 +331,8 @@ def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir:
         raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
     backend.set_precision(cfg.precision)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
-    run_dir.start()
     data = unlearning_data(cfg, ds)
+    run_dir.start()
     swept = SWEEPS[method]
     base = resolve_weights(method, cfg.weights.get(method))
     static_w = tuple(sorted((k, v) for k, v in base.items() if k not in swept))
