@@ -328,3 +328,22 @@ def test_other_bad_input():
         label_flip(y, 0.2, 0)
     with pytest.raises(InputError, match="sigma"):
         feature_randomize(x, y, 0.2, jax.random.key(0), sigma=0.0)
+
+
+def test_label_flip_random_counts_and_determinism():
+    import jax
+    import numpy as np
+
+    from qunlearn.poison import label_flip_random
+
+    y = np.array([0] * 90 + [1] * 10, dtype=np.int32)
+    yp, idx = label_flip_random(y, 0.3, jax.random.key(3))
+    assert len(idx) == 30 and len(set(idx.tolist())) == 30
+    assert np.all(yp[idx] == 1 - y[idx])
+    mask = np.ones(100, bool)
+    mask[idx] = False
+    assert np.all(yp[mask] == y[mask])
+    yp2, idx2 = label_flip_random(y, 0.3, jax.random.key(3))
+    assert np.array_equal(idx, idx2) and np.array_equal(yp, yp2)
+    # not class-balanced: with 90/10 classes most flips fall in class 0 (a balanced flip would take 15 of each)
+    assert (y[idx] == 0).sum() > 15

@@ -439,6 +439,113 @@ def sweep(
     out.print(f"finished in {time.perf_counter() - t0:.1f}s; results: {run_dir.path / 'results.csv'}; figure: {figs[0]}")
 
 
+@app.command()
+def landscape(
+    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    model: str = typer.Option("qnn,mlp", help="comma list of models: qnn (the landscape ansatz), mlp"),
+    alphas: str = typer.Option("0.2,0.3,0.4", help="noisy label-flip ratios (the clean model is always trained)"),
+    seeds: str = typer.Option("0,42,123,1024,2048", help="comma list of seeds"),
+    preset: str = typer.Option("paper", help="paper (PAPER.md settings) or quick"),
+    out_dir: Path = typer.Option(Path("runs/landscape"), "--out", help="run directory"),
+    epochs: Optional[int] = typer.Option(None, help="override the training epochs"),
+    n_hessian: Optional[int] = typer.Option(None, help="held-out points in the Hessian's loss [100]"),
+    precision: str = typer.Option("complex64", help="complex64 or complex128"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
+    from dataclasses import replace
+
+    from . import plots
+    from .backend import PRECISIONS
+    from .config import MODEL_KINDS, landscape_preset
+    from .experiments import landscape as exp
+    from .runs import RunDir
+
+    models = parse_list(model, MODEL_KINDS, "model", "--model")
+    grid = parse_alphas(alphas)
+    seed_list = []
+    for part in seeds.split(","):
+        try:
+            seed_list.append(int(part.strip()))
+        except ValueError:
+            raise InputError(f"seeds must be comma-separated non-negative integers, got {seeds!r}") from None
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    cfg = landscape_preset(preset, dataset)
+    changes = dict(models=models, alphas=grid, seeds=tuple(seed_list), precision=precision,
+                   data_options={"mnist_path": str(mnist_path)} if mnist_path is not None else {})
+    if epochs is not None:
+        changes["train"] = replace(cfg.train, epochs=epochs, eval_every=epochs)
+    if n_hessian is not None:
+        changes["n_hessian"] = n_hessian
+    cfg = replace(cfg, **changes)
+    run_dir = RunDir(out_dir, "landscape", cfg.to_dict(), fresh=fresh)
+    _check_data(cfg)
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task("landscape", total=len(exp.cells(cfg)))
+
+        def on_cell(cell, status):
+            progress.console.log(f"{cell[0]:>4} seed {cell[1]:<6} {'cached' if status == 'skipped' else 'done'}")
+            progress.advance(task)
+
+        result = exp.run(cfg, run_dir, on_cell=on_cell)
+    figs = plots.landscape_figure(result, run_dir.path / "landscape", title=f"{dataset.upper()} loss landscape ({preset} preset)")
+    from .experiments.common import summarize
+
+    s = summarize(result[result["alpha"] >= 0], ["model", "alpha"], ["trace", "trace_ratio", "top_eig_1", "top_eig_ratio", "val_acc"])
+    wide = s.pivot_table(index=["model", "alpha"], columns="metric", values=["mean", "std"], sort=False, dropna=False)
+    t = Table(title=f"Hessian of the held-out loss ({cfg.n_hessian} points): mean ± std over seeds (collapsed runs excluded from ratios)")
+    for col in ("model", "alpha", "trace", "trace ratio", "top eigenvalue", "top-eig ratio", "val acc"):
+        t.add_column(col, justify="right")
+    for (m, a), row in wide.iterrows():
+        get = lambda k: _fmt(row.get(("mean", k), float("nan")), row.get(("std", k), float("nan")))  # noqa: E731
+        t.add_row(m, f"{a:.1f}", get("trace"), get("trace_ratio"), get("top_eig_1"), get("top_eig_ratio"), get("val_acc"))
+    out.print(t)
+    ex = exp.excluded(result)
+    if len(ex):
+        out.print("excluded (collapsed to a constant predictor): " +
+                  ", ".join(f"{r.model} alpha={r.alpha:.1f} seed={r.seed}" for r in ex.itertuples()))
+    else:
+        out.print("no run collapsed to a constant predictor")
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s; results: {run_dir.path / 'results.csv'}; figure: {figs[0]}")
+
+
+@app.command()
+def embed(
+    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    attack: str = typer.Option("label-flip,feature-randomization", help="comma list of attacks"),
+    alpha: str = typer.Option("0.3", help="noise ratio"),
+    out_dir: Path = typer.Option(Path("runs/embed"), "--out", help="run directory"),
+    seed: int = typer.Option(0, help="seed of the poisoning and of t-SNE"),
+    perplexity: float = typer.Option(30.0, help="t-SNE perplexity"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+):
+    """t-SNE of clean, label-flipped and feature-randomised data, side by side."""
+    from .config import DATASET_NAMES
+    from .experiments import embedding
+    from .poison import ATTACKS
+    from .runs import RunDir
+
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    attacks = parse_list(attack, ATTACKS, "attack", "--attack")
+    a = check_alpha(alpha)
+    options = {"mnist_path": str(mnist_path)} if mnist_path is not None else {}
+    record = dict(dataset=dataset, attacks=list(attacks), alpha=a, seed=seed, perplexity=perplexity, data_options=options)
+    run_dir = RunDir(out_dir, "embed", record, fresh=fresh)
+    t0 = time.perf_counter()
+    with err.status("running t-SNE ..."):
+        table = embedding.run(dataset, attacks, a, run_dir, seed=seed, data_options=options, perplexity=perplexity)
+    counts = table.groupby("panel")["poisoned"].sum()
+    for panel, n in counts.items():
+        out.print(f"{panel}: {int((table['panel'] == panel).sum())} points, {int(n)} poisoned")
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s; table: {run_dir.path / 'embedding.csv'}; "
+              f"figure: {run_dir.path / 'embedding.png'} and .pdf")
+
+
 @data_app.command("xxz")
 def data_xxz(
     n_spins: int = typer.Option(12, help="chain length (even)"),

@@ -265,3 +265,68 @@ def with_unlearn_overrides(cfg: UnlearnConfig, **changes) -> UnlearnConfig:
         return cfg
     models = {k: replace(m, unlearn=replace(m.unlearn, **changes)) for k, m in cfg.models.items()}
     return replace(cfg, models=models)
+
+
+# ------------------------------------------------------------------ loss landscape
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    """The loss-landscape study: clean and noisy models per seed, Hessian trace on held-out points."""
+
+    dataset: str = "mnist"
+    data_options: dict = field(default_factory=dict)
+    models: tuple[str, ...] = ("qnn", "mlp")
+    alphas: tuple[float, ...] = (0.2, 0.3, 0.4)
+    seeds: tuple[int, ...] = (0, 42, 123, 1024, 2048)
+    qnn_depth: int = 5
+    mlp_hidden: tuple[int, ...] = (8, 2)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(50, 32, 0.01, 50))
+    test_size: float = 0.3
+    n_hessian: int = 100
+    exact_max: int = 20000
+    top_k: int = 5
+    precision: str = "complex64"
+
+    def __post_init__(self):
+        if self.dataset not in DATASET_NAMES:
+            raise InputError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+        if not self.models:
+            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+        for m in self.models:
+            if m not in MODEL_KINDS:
+                raise InputError(f"unknown model {m!r}; use one of {', '.join(MODEL_KINDS)}")
+        alphas = tuple(check_alpha(a) for a in self.alphas)
+        if not alphas:
+            raise InputError("the alpha grid is empty; pass e.g. --alphas 0.2,0.3,0.4")
+        if any(a == 0 for a in alphas):
+            raise InputError("alpha 0 is the clean reference, always trained; list only noisy alphas (> 0)")
+        object.__setattr__(self, "alphas", alphas)
+        if not self.seeds:
+            raise InputError("no seed given; pass e.g. --seeds 0,42,123")
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+                raise InputError(f"seeds must be non-negative integers, got {s!r}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise InputError(f"seeds repeat: {list(self.seeds)}")
+        object.__setattr__(self, "qnn_depth", check_positive_int(self.qnn_depth, "QNN depth"))
+        object.__setattr__(self, "mlp_hidden", tuple(check_positive_int(h, "MLP hidden width") for h in self.mlp_hidden))
+        if not 0 < float(self.test_size) < 1:
+            raise InputError(f"test_size must lie in (0, 1), got {self.test_size!r}")
+        object.__setattr__(self, "n_hessian", check_positive_int(self.n_hessian, "number of Hessian points"))
+        object.__setattr__(self, "top_k", check_positive_int(self.top_k, "top_k"))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("models", "alphas", "seeds", "mlp_hidden"):
+            d[k] = list(d[k])
+        return d
+
+
+def landscape_preset(preset: str, dataset: str = "mnist") -> LandscapeConfig:
+    """PAPER.md's landscape settings (``paper``) or a two-seed, short version (``quick``)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if preset == "paper":
+        return LandscapeConfig(dataset=dataset)
+    return LandscapeConfig(dataset=dataset, seeds=(0, 42), train=TrainConfig(15, 32, 0.01, 15))

@@ -163,3 +163,122 @@ def sweep_figure(table: pd.DataFrame, method: str, stem: Path, title: str | None
         fig.suptitle(title)
     fig.tight_layout()
     return save(fig, stem)
+
+
+def landscape_figure(result: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
+    """Noisy / clean Hessian trace and top eigenvalue: grouped bars per alpha, QNN vs MLP, log scale.
+
+    Bars are the mean over non-collapsed seeds, error bars one standard
+    deviation, dots the individual seeds; the dashed line marks ratio 1.
+    """
+    panels = [("trace_ratio", "Hessian trace, noisy / clean"), ("top_eig_ratio", "top Hessian eigenvalue, noisy / clean")]
+    panels = [p for p in panels if (result["metric"] == p[0]).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    colors = {"qnn": "#00798c", "mlp": "#d1495b"}
+    noisy = result[result["alpha"] > 0]
+    alphas = np.sort(noisy["alpha"].unique())
+    models = list(noisy["model"].unique())
+    width = 0.8 / max(len(models), 1)
+    for ax, (metric, label) in zip(axes[0], panels):
+        sub = noisy[noisy["metric"] == metric]
+        for i, model in enumerate(models):
+            xs = np.arange(len(alphas)) + (i - (len(models) - 1) / 2) * width
+            vals = [sub[(sub["model"] == model) & (sub["alpha"] == a)]["value"].dropna().to_numpy() for a in alphas]
+            means = np.array([v.mean() if len(v) else np.nan for v in vals])
+            stds = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals])
+            lower = np.minimum(stds, means * 0.999)  # keep the lower whisker positive on a log axis
+            ax.bar(xs, means, width * 0.9, color=colors.get(model, "C0"), alpha=0.85,
+                   label=MODEL_LABELS.get(model, model), yerr=[lower, stds], capsize=3)
+            for x, v in zip(xs, vals):
+                ax.scatter(np.full(len(v), x), v, s=10, color="black", zorder=3, alpha=0.6)
+        ax.axhline(1.0, color="0.3", ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(alphas)), [f"{a:.1f}" for a in alphas])
+        ax.set_xlabel(r"label-noise ratio $\alpha$")
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", which="both", alpha=0.25)
+        ax.grid(False, axis="x")
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+EMBED_LABEL_COLORS = ("#0072B2", "#E69F00")  # blue, orange (colour-blind safe)
+
+
+def embedding_figure(
+    table: pd.DataFrame,
+    stem: Path,
+    title: str | None = None,
+    color_by_delta: bool = False,
+    label_names: tuple[str, str] | None = None,
+) -> list[Path]:
+    """t-SNE panels side by side ("clean" first), from :func:`qunlearn.experiments.embedding.embed`'s table.
+
+    Top row: points coloured by the label as trained on; poisoned points are
+    larger, black-edged and drawn on top. With ``color_by_delta`` a second row
+    shows the same embeddings coloured by the (original) XXZ Delta. Axes carry
+    no ticks: t-SNE coordinates have no meaning beyond neighbourhoods.
+    """
+    panels = list(dict.fromkeys(table["panel"]))
+    if "clean" in panels:
+        panels.remove("clean")
+        panels.insert(0, "clean")
+    if color_by_delta and not table["delta"].notna().any():
+        raise ValueError("color_by_delta needs a table with Delta values; its delta column is empty")
+    names = tuple(label_names) if label_names else ("label 0", "label 1")
+    nrows = 2 if color_by_delta else 1
+    fig, axes = plt.subplots(
+        nrows, len(panels), figsize=(3.7 * len(panels) + (0.8 if color_by_delta else 0), 3.6 * nrows + 0.5),
+        squeeze=False, layout="constrained",
+    )
+    normal = dict(s=16, alpha=0.75, linewidths=0)
+    marked = dict(s=46, alpha=0.95, edgecolors="black", linewidths=1.1, zorder=3)
+    delta_scatter = None
+    dmin, dmax = (table["delta"].min(), table["delta"].max()) if color_by_delta else (None, None)
+    for j, panel in enumerate(panels):
+        sub = table[table["panel"] == panel]
+        pois = sub["poisoned"].astype(bool).to_numpy()
+        ax = axes[0, j]
+        for label, color in enumerate(EMBED_LABEL_COLORS):
+            is_label = (sub["label"] == label).to_numpy()
+            ax.scatter(sub["x"][is_label & ~pois], sub["y"][is_label & ~pois], color=color, **normal)
+            ax.scatter(sub["x"][is_label & pois], sub["y"][is_label & pois], color=color, **marked)
+        if panel == "clean":
+            ax.set_title(f"clean\n{len(sub)} points, none poisoned", fontsize=9.5)
+        else:
+            alpha = sub["alpha"].iloc[0] if "alpha" in sub.columns and len(sub) else None
+            head = ATTACK_LABELS.get(panel, panel)
+            if alpha is not None and np.isfinite(alpha):
+                head += rf" ($\alpha$ = {alpha:g})"
+            ax.set_title(f"{head}\n{int(pois.sum())} of {len(sub)} points poisoned", fontsize=9.5)
+        if color_by_delta:
+            ax = axes[1, j]
+            ax.scatter(sub["x"][pois], sub["y"][pois], s=marked["s"], facecolors="none", edgecolors="black",
+                       linewidths=1.1, zorder=3)
+            delta_scatter = ax.scatter(sub["x"], sub["y"], c=sub["delta"], cmap="viridis", vmin=dmin, vmax=dmax,
+                                       s=16, linewidths=0, zorder=2)
+            ax.set_title(rf"{'clean' if panel == 'clean' else ATTACK_LABELS.get(panel, panel)}: coloured by $\Delta$",
+                         fontsize=9.5)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+            spine.set_color("0.75")
+    if delta_scatter is not None:
+        fig.colorbar(delta_scatter, ax=list(axes[1, :]), label=r"anisotropy $\Delta$ (original state)",
+                     shrink=0.9, pad=0.01)
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[0], label=names[0]),
+        plt.Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[1], label=names[1]),
+        plt.Line2D([], [], ls="", marker="o", ms=8, mfc="0.85", mec="black", mew=1.1,
+                   label="poisoned (black edge; " + ("top row: " if color_by_delta else "") + "fill = label trained on)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    if title:
+        fig.suptitle(title)
+    return save(fig, stem)

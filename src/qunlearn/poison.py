@@ -39,6 +39,7 @@ __all__ = [
     "feature_randomize",
     "flip_mask",
     "label_flip",
+    "label_flip_random",
     "n_poisoned",
     "poison",
 ]
@@ -168,6 +169,23 @@ def label_flip(y: Any, alpha: Any, key: Any) -> tuple[np.ndarray, np.ndarray]:
     y_p = _check_labels(y)
     n = n_poisoned(y_p.shape[0], alpha, round_up=False)
     idx = _choose_indices(y_p, n, key, "label flipping")
+    y_p[idx] = 1 - y_p[idx]
+    return y_p, idx
+
+
+def label_flip_random(y: Any, alpha: Any, key: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Label flipping that is *not* class-balanced (the landscape study's attack).
+
+    ``n`` = N * alpha rounded down; ``n`` indices are drawn uniformly without
+    replacement from all samples and their labels swapped 0 <-> 1. Returns
+    ``(y_poisoned, flipped_indices)`` like :func:`label_flip`.
+    """
+    alpha = check_alpha(alpha)
+    key = _check_key(key)
+    y_p = _check_labels(y)
+    value = y_p.shape[0] * alpha
+    n = int(round(value)) if abs(value - round(value)) <= _SNAP_RTOL * max(1.0, value) else int(math.floor(value))
+    idx = np.sort(np.asarray(jax.random.choice(key, y_p.shape[0], (n,), replace=False))).astype(np.int64)
     y_p[idx] = 1 - y_p[idx]
     return y_p, idx
 

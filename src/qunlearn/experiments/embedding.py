@@ -1,0 +1,255 @@
+"""t-SNE of the training set: clean, and under each poisoning attack, side by side.
+
+Each *panel* is one version of the training set: ``"clean"`` and one per
+attack, poisoned exactly as run 0 of the noise-ratio sweep poisons it (key
+``cell_key(seed, dataset, "poison", attack, alpha_tag(alpha), 0)``, see
+:mod:`qunlearn.experiments.poisoning`). Every panel gets its own t-SNE, since
+its inputs differ (feature randomisation replaces rows; label flipping leaves
+the inputs alone, so its embedding is the clean one, recoloured).
+
+Complex inputs (XXZ) are embedded through
+:func:`qunlearn.data.encoding.as_real` (real and imaginary parts side by side),
+the vector the classical baseline sees.
+
+Table (tidy, one row per point and panel; ``embedding.csv``):
+
+* ``panel``: ``"clean"`` or the attack name (``"label-flip"``, ...);
+* ``index``: row of the training set;
+* ``x``, ``y``: t-SNE coordinates (meaningless beyond their neighbourhoods);
+* ``label``: the label as trained on (the flipped one for label flipping);
+* ``true_label``: the clean label;
+* ``poisoned``: whether the attack touched this row;
+* ``delta``: the XXZ anisotropy Delta of the row's *original* state (from
+  ``ds.info["delta_train"]``), NaN when the data set has none;
+* ``alpha``: the noise ratio of the panel (0 for ``"clean"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .. import data as data_mod
+from .. import plots
+from ..data import Dataset
+from ..data.encoding import as_real
+from ..errors import InputError, check_alpha, check_finite_positive
+from ..poison import ATTACKS, flip_mask, poison
+from ..runs import RunDir
+from .common import alpha_tag, cell_key
+
+__all__ = ["COLUMNS", "CLEAN", "embed", "run", "label_names"]
+
+CLEAN = "clean"
+COLUMNS = ["panel", "index", "x", "y", "label", "true_label", "poisoned", "delta", "alpha"]
+MIN_POINTS = 4  # t-SNE needs a few points: perplexity is capped at (n - 1) / 3
+
+
+def _check_attacks(attacks: Any) -> tuple[str, ...]:
+    if isinstance(attacks, str):
+        attacks = (attacks,)
+    try:
+        attacks = tuple(attacks)
+    except TypeError:
+        raise InputError(f"attacks must be a list of attack names ({', '.join(ATTACKS)}), got {attacks!r}") from None
+    for a in attacks:
+        if a not in ATTACKS:
+            raise InputError(f"unknown poisoning attack {a!r}; choose from {', '.join(ATTACKS)}")
+    if len(set(attacks)) != len(attacks):
+        raise InputError(f"attacks {', '.join(attacks)} name an attack twice; list each attack once")
+    return attacks
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_max_points(max_points: Any) -> int | None:
+    if max_points is None:
+        return None
+    if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < MIN_POINTS:
+        raise InputError(f"max_points must be None or an integer >= {MIN_POINTS}, got {max_points!r}")
+    return int(max_points)
+
+
+def _allocate(counts: np.ndarray, m: int) -> np.ndarray:
+    """Split ``m`` places in proportion to ``counts``: floors, then the largest remainders (ties: first)."""
+    exact = m * counts / counts.sum()
+    quota = np.floor(exact).astype(int)
+    order = np.lexsort((np.arange(len(counts)), -(exact - quota)))
+    quota[order[: m - int(quota.sum())]] += 1
+    return quota
+
+
+def _stratified_subsample(labels: np.ndarray, strata: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``m`` rows, stratified by ``labels`` and, within a label, by ``strata``.
+
+    Places go to each label in proportion to its size (so the class balance is
+    kept as closely as rounding allows), then within a label in proportion to
+    the sub-strata sizes; rows within a sub-stratum are a random choice seeded
+    by ``seed``. Deterministic.
+    """
+    n = len(labels)
+    if m >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, 0x7E5E])
+    label_values, label_counts = np.unique(labels, return_counts=True)
+    chosen = []
+    for lv, lq in zip(label_values, _allocate(label_counts, m)):
+        in_label = labels == lv
+        sub_values, sub_counts = np.unique(strata[in_label], return_counts=True)
+        for sv, q in zip(sub_values, _allocate(sub_counts, int(lq))):
+            chosen.append(rng.permutation(np.flatnonzero(in_label & (strata == sv)))[:q])
+    return np.sort(np.concatenate(chosen))
+
+
+def _tsne(features: np.ndarray, perplexity: float, seed: int) -> np.ndarray:
+    """2-D t-SNE coordinates of ``features`` (rows), single-threaded.
+
+    One thread: the Barnes-Hut gradient's OpenMP threads contend with JAX's
+    and with other processes on a few shared cores, turning a 0.1 s embedding
+    of a few hundred points into tens of seconds; the coordinates are the same
+    for any thread count.
+    """
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    n = len(features)
+    tsne = TSNE(n_components=2, perplexity=min(perplexity, (n - 1) / 3), init="pca", random_state=seed)
+    with threadpool_limits(limits=1):
+        return tsne.fit_transform(np.asarray(features, dtype=np.float64))
+
+
+def _deltas(ds: Dataset) -> np.ndarray:
+    raw = ds.info.get("delta_train") if isinstance(ds.info, dict) else None
+    n = len(ds.y_train)
+    if raw is None:
+        return np.full(n, np.nan)
+    deltas = np.asarray(raw, dtype=float)
+    if deltas.shape != (n,):
+        raise InputError(
+            f"dataset {ds.name!r}: info['delta_train'] has {deltas.size} values for {n} training rows; "
+            "give one Delta per training row"
+        )
+    return deltas
+
+
+def embed(
+    ds: Dataset,
+    attacks: Iterable[str] = ("label-flip", "feature-randomization"),
+    alpha: float = 0.3,
+    *,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    max_points: int | None = None,
+) -> pd.DataFrame:
+    """t-SNE of ``ds``'s training set, clean and poisoned by each of ``attacks`` at ``alpha``.
+
+    Args:
+      ds: the data set; only the training split is embedded.
+      attacks: attack names from :data:`qunlearn.poison.ATTACKS`; one panel each,
+        after the ``"clean"`` panel.
+      alpha: noise ratio in [0, 1).
+      seed: seeds the poisoning keys (as run 0 of the noise-ratio sweep), the
+        subsample and t-SNE's ``random_state``.
+      perplexity: t-SNE perplexity (> 0), capped at ``(n - 1) / 3``.
+      max_points: if set and smaller than the training set, embed this many
+        rows, the same rows in every panel, chosen deterministically and
+        stratified by true label and by which attacks poisoned the row (so the
+        class balance and the poisoned fractions are kept).
+
+    Returns:
+      the tidy table described in the module docstring (columns :data:`COLUMNS`).
+    """
+    if not isinstance(ds, Dataset):
+        raise InputError(f"ds must be a qunlearn.data.Dataset, got {type(ds).__name__}; load one with qunlearn.data.load")
+    attacks = _check_attacks(attacks)
+    alpha = check_alpha(alpha)
+    seed = _check_seed(seed)
+    perplexity = check_finite_positive(perplexity, "perplexity")
+    max_points = _check_max_points(max_points)
+    n = len(ds.y_train)
+    if n < MIN_POINTS:
+        raise InputError(f"dataset {ds.name!r} has {n} training rows; t-SNE needs at least {MIN_POINTS}")
+    deltas = _deltas(ds)
+    y_true = np.asarray(ds.y_train, dtype=np.int32)
+
+    # (panel, alpha, inputs, labels as trained on, poisoned mask), poisoning the full training set.
+    panels = [(CLEAN, 0.0, ds.x_train, y_true, np.zeros(n, dtype=bool))]
+    for attack in attacks:
+        key = cell_key(seed, ds.name, "poison", attack, alpha_tag(alpha), 0)
+        x_p, y_p, idx = poison(attack, ds.x_train, ds.y_train, alpha, key)
+        panels.append((attack, alpha, x_p, y_p, flip_mask(n, idx)))
+
+    rows = np.arange(n)
+    if max_points is not None and max_points < n:
+        pattern = np.zeros(n, dtype=np.int64)  # which attacks poisoned the row, as bits
+        for _, _, _, _, mask in panels[1:]:
+            pattern = 2 * pattern + mask
+        rows = _stratified_subsample(y_true, pattern, max_points, seed)
+
+    frames = []
+    for name, panel_alpha, x, y, mask in panels:
+        coords = _tsne(as_real(np.asarray(x)[rows]), perplexity, seed)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "panel": name,
+                    "index": rows.astype(np.int64),
+                    "x": coords[:, 0].astype(np.float64),
+                    "y": coords[:, 1].astype(np.float64),
+                    "label": np.asarray(y)[rows].astype(np.int64),
+                    "true_label": y_true[rows].astype(np.int64),
+                    "poisoned": mask[rows],
+                    "delta": deltas[rows],
+                    "alpha": float(panel_alpha),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def label_names(ds: Dataset) -> tuple[str, str] | None:
+    """Legend names of labels 0 and 1 for a known data set, else None ("label 0", "label 1")."""
+    digits = ds.info.get("digits") if isinstance(ds.info, dict) else None
+    if digits is not None and len(digits) == 2:
+        return (f"digit {digits[0]} (label 0)", f"digit {digits[1]} (label 1)")
+    if ds.name == "xxz":
+        return ("XY phase (label 0)", "Néel phase (label 1)")
+    return None
+
+
+def run(
+    dataset_name: str,
+    attacks: Iterable[str],
+    alpha: float,
+    run_dir: RunDir,
+    *,
+    seed: int = 0,
+    data_options: dict | None = None,
+    perplexity: float = 30.0,
+    max_points: int | None = None,
+) -> pd.DataFrame:
+    """Embed ``dataset_name``'s training set into ``run_dir``; return the table.
+
+    Writes ``embedding.csv`` and ``embedding.png`` / ``embedding.pdf``. The data
+    are loaded and every input is checked (and the embedding computed) before
+    the directory is created, so bad input leaves nothing behind.
+    """
+    ds = data_mod.load(dataset_name, **(data_options or {}))
+    table = embed(ds, attacks, alpha, seed=seed, perplexity=perplexity, max_points=max_points)
+    run_dir.start()
+    run_dir.write_table("embedding.csv", table)
+    has_delta = bool(table["delta"].notna().any())
+    plots.embedding_figure(
+        table,
+        run_dir.path / "embedding",
+        title=f"t-SNE of the {ds.name} training set (n = {table['index'].nunique()}, seed {seed})",
+        color_by_delta=has_delta,
+        label_names=label_names(ds),
+    )
+    return table
