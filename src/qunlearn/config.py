@@ -284,7 +284,8 @@ class LandscapeConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(50, 32, 0.01, 50))
     test_size: float = 0.3
     n_hessian: int = 100
-    exact_max: int = 20000
+    exact_max: int = 20000  # exact trace (n Hessian-vector products) up to this many parameters, Hutchinson beyond
+    eig_exact_max: int = 2000  # full spectrum by eigendecomposition up to this many parameters, Lanczos beyond
     top_k: int = 5
     precision: str = "complex64"
 
