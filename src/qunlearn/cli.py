@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import InputError, check_alpha, check_nonnegative
+from .errors import InputError, check_alpha, check_choices, check_nonnegative
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -96,12 +96,7 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tup
     items = tuple(s.strip() for s in (text or "").split(",") if s.strip())
     if not items:
         raise InputError(f"no {what} given; pass {flag} {','.join(allowed)}")
-    for item in items:
-        if item not in allowed:
-            raise InputError(f"unknown {what} {item!r}; use one of {', '.join(allowed)} (comma-separated)")
-    if len(set(items)) != len(items):
-        raise InputError(f"{what} list {text!r} repeats an entry")
-    return items
+    return check_choices(items, allowed, what)
 
 
 # ----------------------------------------------------------------- output

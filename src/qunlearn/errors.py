@@ -72,3 +72,20 @@ def check_nonnegative(value: Any, name: str) -> float:
     if not math.isfinite(fvalue) or fvalue < 0:
         raise InputError(f"{name} must be finite and >= 0, got {value!r}")
     return fvalue
+
+
+def check_choices(items: Any, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """Return ``items`` as a tuple of names from ``allowed``, each at most once."""
+    if isinstance(items, str):
+        items = (items,)
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise InputError(f"expected a list of {what} names ({', '.join(allowed)}), got {items!r}") from None
+    for item in items:
+        if item not in allowed:
+            raise InputError(f"unknown {what} {item!r}; use one of {', '.join(allowed)}")
+    for item in items:
+        if items.count(item) > 1:
+            raise InputError(f"the {what} list names {item!r} twice; list each once")
+    return items

@@ -35,7 +35,7 @@ from .. import data as data_mod
 from .. import plots
 from ..data import Dataset
 from ..data.encoding import as_real
-from ..errors import InputError, check_alpha, check_finite_positive
+from ..errors import InputError, check_alpha, check_choices, check_finite_positive
 from ..poison import ATTACKS, flip_mask, poison
 from ..runs import RunDir
 from .common import alpha_tag, cell_key
@@ -48,18 +48,7 @@ MIN_POINTS = 4  # t-SNE needs a few points: perplexity is capped at (n - 1) / 3
 
 
 def _check_attacks(attacks: Any) -> tuple[str, ...]:
-    if isinstance(attacks, str):
-        attacks = (attacks,)
-    try:
-        attacks = tuple(attacks)
-    except TypeError:
-        raise InputError(f"attacks must be a list of attack names ({', '.join(ATTACKS)}), got {attacks!r}") from None
-    for a in attacks:
-        if a not in ATTACKS:
-            raise InputError(f"unknown poisoning attack {a!r}; choose from {', '.join(ATTACKS)}")
-    if len(set(attacks)) != len(attacks):
-        raise InputError(f"attacks {', '.join(attacks)} name an attack twice; list each attack once")
-    return attacks
+    return check_choices(attacks, ATTACKS, "poisoning attack")
 
 
 def _check_seed(seed: Any) -> int:
