@@ -489,16 +489,18 @@ def landscape(
     figs = plots.landscape_figure(result, run_dir.path / "landscape", title=f"{dataset.upper()} loss landscape ({preset} preset)")
     from .experiments.common import summarize
 
-    s = summarize(result[result["alpha"] >= 0], ["model", "alpha"], ["trace", "trace_ratio", "top_eig_1", "top_eig_ratio", "val_acc"])
+    ex = exp.excluded(result)
+    dropped = set(map(tuple, ex[["model", "alpha", "seed"]].to_numpy().tolist()))
+    kept = result[[(m, a, sd) not in dropped for m, a, sd in zip(result["model"], result["alpha"], result["seed"])]]
+    s = summarize(kept, ["model", "alpha"], ["trace", "trace_ratio", "top_eig_1", "top_eig_ratio", "val_acc"])
     wide = s.pivot_table(index=["model", "alpha"], columns="metric", values=["mean", "std"], sort=False, dropna=False)
-    t = Table(title=f"Hessian of the held-out loss ({cfg.n_hessian} points): mean ± std over seeds (collapsed runs excluded from ratios)")
+    t = Table(title=f"Hessian of the held-out loss ({cfg.n_hessian} points): mean ± std over seeds, collapsed runs excluded")
     for col in ("model", "alpha", "trace", "trace ratio", "top eigenvalue", "top-eig ratio", "val acc"):
         t.add_column(col, justify="right")
     for (m, a), row in wide.iterrows():
         get = lambda k: _fmt(row.get(("mean", k), float("nan")), row.get(("std", k), float("nan")))  # noqa: E731
         t.add_row(m, f"{a:.1f}", get("trace"), get("trace_ratio"), get("top_eig_1"), get("top_eig_ratio"), get("val_acc"))
     out.print(t)
-    ex = exp.excluded(result)
     if len(ex):
         out.print("excluded (collapsed to a constant predictor): " +
                   ", ".join(f"{r.model} alpha={r.alpha:.1f} seed={r.seed}" for r in ex.itertuples()))
