@@ -17,14 +17,13 @@ Prints a markdown table and writes benchmarks/results/landscape.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
+from _report import emit, timed
 import jax.numpy as jnp
 
 from qunlearn import landscape
@@ -32,11 +31,6 @@ from qunlearn.data import load
 from qunlearn.models import MLP
 from qunlearn.train import TrainConfig, train
 
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def main() -> int:
@@ -66,13 +60,7 @@ def main() -> int:
         rows.append(("paper-preset landscape experiment (5 seeds, QNN + MLP, 3 alphas)", f"{t:.1f}", "-"))
     dev = jax.devices()[0]
     info = f"device: {dev.platform}, cores: {os.cpu_count()}, jax {jax.__version__}; MLP (64, 16) on MNIST, n = {n} parameters, 100 points"
-    table = "| what | seconds | value |\n|---|---:|---|\n" + "".join(f"| {' | '.join(r)} |\n" for r in rows)
-    print(info)
-    print(table)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "landscape.md").write_text(info + "\n\n" + table)
-    (out / "landscape.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2))
+    emit("landscape", info, [("what", "l"), ("seconds", "r"), ("value", "l")], rows)
     return 0
 
 

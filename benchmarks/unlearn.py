@@ -20,16 +20,15 @@ numbers to benchmarks/results/unlearn.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import jax
+from _report import emit, timed
 
 from qunlearn.config import unlearn_preset
 from qunlearn.experiments import unlearning
@@ -37,11 +36,6 @@ from qunlearn.runs import RunDir
 
 GRID = tuple(round(0.1 * i, 1) for i in range(10))
 
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 def main() -> int:
@@ -83,16 +77,9 @@ def main() -> int:
             rows.append((f"sweep-{name}", f"SCRUB 10x10 grid x {cfg.runs} runs x {cfg.models[name].unlearn.epochs} epochs",
                          f"{total:.1f}", kind, f"{per_row:.1f}s per kl_w row of 10 settings"))
             print(rows[-1], file=sys.stderr, flush=True)
-    head = "| part | what | wall time (s) | how | detail |\n|---|---|---:|---|---|\n"
-    table = head + "".join(f"| {' | '.join(r)} |\n" for r in rows)
     info = (f"device: {device.platform} ({device.device_kind}), cores: {os.cpu_count()}, jax {jax.__version__}, "
             f"python {platform.python_version()}, preset {args.preset}, dataset {args.dataset}, runs {base.runs}")
-    print(info)
-    print(table)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "unlearn.md").write_text(info + "\n\n" + table)
-    (out / "unlearn.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2))
+    emit("unlearn", info, [("part", "l"), ("what", "l"), ("wall time (s)", "r"), ("how", "l"), ("detail", "l")], rows)
     return 0
 
 
