@@ -55,6 +55,12 @@ _SNAP_RTOL = 1e-9
 # ---------------------------------------------------------------- helpers
 
 
+def _snap(value: float) -> float:
+    """``value`` or, when it lies within float noise of an integer, that integer."""
+    nearest = round(value)
+    return float(nearest) if abs(value - nearest) <= _SNAP_RTOL * max(1.0, abs(value)) else value
+
+
 def n_poisoned(n: int, alpha: Any, *, round_up: bool) -> int:
     """Number of poisoned samples out of ``n`` at noise ratio ``alpha``.
 
@@ -67,10 +73,7 @@ def n_poisoned(n: int, alpha: Any, *, round_up: bool) -> int:
     alpha = check_alpha(alpha)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise InputError(f"number of samples must be a non-negative integer, got {n!r}")
-    value = int(n) * alpha
-    nearest = round(value)
-    if abs(value - nearest) <= _SNAP_RTOL * max(1.0, abs(value)):
-        value = float(nearest)
+    value = _snap(int(n) * alpha)
     if round_up:
         return 2 * math.ceil(value / 2.0)
     return 2 * math.floor(value / 2.0)
@@ -183,8 +186,7 @@ def label_flip_random(y: Any, alpha: Any, key: Any) -> tuple[np.ndarray, np.ndar
     alpha = check_alpha(alpha)
     key = _check_key(key)
     y_p = _check_labels(y)
-    value = y_p.shape[0] * alpha
-    n = int(round(value)) if abs(value - round(value)) <= _SNAP_RTOL * max(1.0, value) else int(math.floor(value))
+    n = int(math.floor(_snap(y_p.shape[0] * alpha)))
     idx = np.sort(np.asarray(jax.random.choice(key, y_p.shape[0], (n,), replace=False))).astype(np.int64)
     y_p[idx] = 1 - y_p[idx]
     return y_p, idx
