@@ -122,10 +122,10 @@ def fit(
     n_batches = -(-n // bs)
     pad = n_batches * bs - n
     mask = (jnp.arange(n_batches * bs) < n).reshape(n_batches, bs)
-    grad_fn = jax.value_and_grad(loss_fn)
+    grad_fn = jax.grad(loss_fn)
 
     def gradient_step(params, opt_state, data, idx, m, key, epoch, tx):
-        _, grads = grad_fn(params, data, idx, m, key)
+        grads = grad_fn(params, data, idx, m, key)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
