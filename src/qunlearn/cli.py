@@ -481,8 +481,8 @@ def landscape(
     with _progress() as progress:
         task = progress.add_task("landscape", total=len(exp.cells(cfg)))
 
-        def on_cell(cell, status):
-            progress.console.log(f"{cell[0]:>4} seed {cell[1]:<6} {'cached' if status == 'skipped' else 'done'}")
+        def on_cell(cell, status, seconds):
+            progress.console.log(f"{cell[0]:>4} seed {cell[1]:<6} {'cached' if status == 'skipped' else f'{seconds:.1f}s'}")
             progress.advance(task)
 
         result = exp.run(cfg, run_dir, on_cell=on_cell)

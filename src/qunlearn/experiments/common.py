@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import jax
 import numpy as np
@@ -69,3 +69,34 @@ def summarize(table: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
     sub = table[table["metric"].isin(metrics)]
     agg = sub.groupby(by + ["metric"], sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
     return agg
+
+
+def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_cell: Callable | None = None,
+              cell_id: Callable = lambda c: c.id) -> dict[str, pd.DataFrame]:
+    """Tables of every cell: read if finished, else computed by ``executor`` and written atomically.
+
+    ``fn(*shared, cell)`` computes one cell's table; ``shared`` is sent to the
+    executor's workers once. ``on_cell(cell, status, seconds)`` reports each
+    cell (``"skipped"``: already in ``run_dir``; ``"done"``: just computed).
+    """
+    from ..executor import LocalExecutor
+
+    executor = executor or LocalExecutor()
+    tables, todo = {}, []
+    for cell in cells:
+        cid = cell_id(cell)
+        if run_dir.has_cell(cid):
+            tables[cid] = run_dir.read_cell(cid)
+            if on_cell:
+                on_cell(cell, "skipped", 0.0)
+        else:
+            todo.append(cell)
+    if todo:
+        handles = tuple(executor.share(s) for s in shared)
+        by_id = {cell_id(c): c for c in todo}
+        for cid, table, seconds in executor.map([(cell_id(c), fn, handles + (c,)) for c in todo]):
+            run_dir.write_cell(cid, table)
+            tables[cid] = table
+            if on_cell:
+                on_cell(by_id[cid], "done", seconds)
+    return tables

@@ -35,7 +35,7 @@ from ..config import LandscapeConfig, ModelConfig
 from ..poison import label_flip_random
 from ..runs import RunDir
 from ..train import supervised_program
-from .common import alpha_tag, build_model, cell_key
+from .common import alpha_tag, build_model, cell_key, run_cells
 
 COLLAPSE_SHARE = 0.99
 
@@ -127,24 +127,26 @@ def cells(cfg: LandscapeConfig) -> list[tuple[str, int]]:
     return [(m, s) for m in cfg.models for s in cfg.seeds]
 
 
-def run(cfg: LandscapeConfig, run_dir: RunDir, on_cell: Callable | None = None) -> pd.DataFrame:
-    """Run every unfinished (model, seed) cell into ``run_dir``; return the results table with ratios."""
+def cell_id(cell: tuple[str, int]) -> str:
+    return RunDir.cell_id(cell[0], f"seed{cell[1]}")
+
+
+def _cell(cfg: LandscapeConfig, ds, cell: tuple[str, int]) -> pd.DataFrame:
+    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
+    return run_cell(cfg, ds, *cell)
+
+
+def run(cfg: LandscapeConfig, run_dir: RunDir, on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
+    """Run every unfinished (model, seed) cell into ``run_dir``; return the results table with ratios.
+
+    ``on_cell(cell, status, seconds)`` reports each cell; ``executor`` computes them.
+    """
     backend.set_precision(cfg.precision)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     run_dir.start()
-    tables = []
-    for kind, seed in cells(cfg):
-        cid = RunDir.cell_id(kind, f"seed{seed}")
-        if run_dir.has_cell(cid):
-            tables.append(run_dir.read_cell(cid))
-            status = "skipped"
-        else:
-            tables.append(run_cell(cfg, ds, kind, seed))
-            run_dir.write_cell(cid, tables[-1])
-            status = "done"
-        if on_cell:
-            on_cell((kind, seed), status)
-    result = add_ratios(pd.concat(tables, ignore_index=True))
+    todo = cells(cfg)
+    tables = run_cells(run_dir, executor, todo, _cell, (cfg, ds), on_cell, cell_id=cell_id)
+    result = add_ratios(pd.concat([tables[cell_id(c)] for c in todo], ignore_index=True))
     run_dir.write_table("results.csv", result)
     return result
 

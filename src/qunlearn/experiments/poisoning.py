@@ -17,7 +17,6 @@ Tables (tidy, one row per value):
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -31,7 +30,7 @@ from ..config import PoisonConfig
 from ..poison import flip_mask, poison
 from ..runs import RunDir
 from ..train import eval_epochs, supervised_program
-from .common import alpha_tag, build_model, cell_key, history_table
+from .common import alpha_tag, build_model, cell_key, history_table, run_cells
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ def poisoned_runs(cfg: PoisonConfig, ds, attack: str, alpha: float):
 
 def run_cell(cfg: PoisonConfig, ds, cell: Cell) -> pd.DataFrame:
     """Train all runs of one cell; return its history table."""
+    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
     mc = cfg.models[cell.model]
     model = build_model(mc, ds)
     x, y, mask = poisoned_runs(cfg, ds, cell.attack, cell.alpha)
@@ -87,29 +87,19 @@ def final_table(history: pd.DataFrame) -> pd.DataFrame:
     return history[history["epoch"] == last].reset_index(drop=True)
 
 
-def run(cfg: PoisonConfig, run_dir: RunDir, on_cell: Callable | None = None) -> pd.DataFrame:
+def run(cfg: PoisonConfig, run_dir: RunDir, on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
     """Run every unfinished cell of ``cfg`` into ``run_dir``; return the full history table.
 
     ``on_cell(cell, status, seconds)`` is called with status ``"skipped"``
     (already finished) or ``"done"`` after each cell, for progress reporting.
+    ``executor`` (default: this process) computes the cells; see :mod:`qunlearn.executor`.
     """
     backend.set_precision(cfg.precision)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     run_dir.start()
-    tables = []
-    for cell in cells(cfg):
-        if run_dir.has_cell(cell.id):
-            tables.append(run_dir.read_cell(cell.id))
-            if on_cell:
-                on_cell(cell, "skipped", 0.0)
-            continue
-        t0 = time.perf_counter()
-        table = run_cell(cfg, ds, cell)
-        run_dir.write_cell(cell.id, table)
-        tables.append(table)
-        if on_cell:
-            on_cell(cell, "done", time.perf_counter() - t0)
-    history = pd.concat(tables, ignore_index=True)
+    todo = cells(cfg)
+    tables = run_cells(run_dir, executor, todo, run_cell, (cfg, ds), on_cell)
+    history = pd.concat([tables[c.id] for c in todo], ignore_index=True)
     run_dir.write_table("history.csv", history)
     run_dir.write_table("results.csv", final_table(history))
     return history

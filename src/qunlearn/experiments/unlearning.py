@@ -39,7 +39,8 @@ from ..poison import poison
 from ..runs import RunDir, atomic_write_bytes
 from ..train import accuracy, bce, eval_epochs, fit, supervised_program
 from ..unlearn import METHODS, resolve_weights
-from .common import alpha_tag, build_model, cell_key, history_table
+from ..executor import LocalExecutor
+from .common import alpha_tag, build_model, cell_key, history_table, run_cells
 
 SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
 
@@ -177,22 +178,43 @@ def _unflatten(like, stored) -> object:
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(stored[f"leaf{i}"]) for i in range(treedef.num_leaves)])
 
 
-def trained_models(cfg: UnlearnConfig, ds, name: str, data: dict, run_dir: RunDir):
-    """The models to unlearn (one per run), trained once and cached in the run directory."""
+def _train_cell(cfg: UnlearnConfig, ds, data: dict, name: str):
+    """Train the models to unlearn of every run (one vmapped program); return their parameters."""
+    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
     mc = cfg.models[name]
     model = build_model(mc.model, ds)
-    path = run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"
-    like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
-    if path.exists():
-        with np.load(path) as stored:
-            return model, _unflatten(like, stored), True
     keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "train-to-unlearn", name, r) for r in range(cfg.runs)])
     y_true = np.broadcast_to(ds.y_train, data["y_train"].shape)
     params, _ = supervised_program(model, mc.train)(
         keys, jnp.asarray(data["x_train"]), jnp.asarray(data["y_train"]), jnp.asarray(y_true),
         jnp.asarray(data["poisoned"]), jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
-    _save_npz(path, **_flatten(params))
-    return model, params, False
+    return jax.device_get(params)
+
+
+def trained_models(cfg: UnlearnConfig, ds, data: dict, run_dir: RunDir, executor=None,
+                   on_cell: Callable | None = None) -> dict:
+    """The models to unlearn of every model name (one per run), trained once and cached in the run directory."""
+    out, todo = {}, []
+    for name in cfg.models:
+        model = build_model(cfg.models[name].model, ds)
+        path = run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"
+        if path.exists():
+            like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
+            with np.load(path) as stored:
+                out[name] = _unflatten(like, stored)
+            if on_cell:
+                on_cell((name, "train model to unlearn"), "skipped", 0.0)
+        else:
+            todo.append(name)
+    if todo:
+        executor = executor or LocalExecutor()
+        shared = (executor.share(cfg), executor.share(ds), executor.share(data))
+        for name, params, seconds in executor.map([(name, _train_cell, shared + (name,)) for name in todo]):
+            _save_npz(run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz", **_flatten(params))
+            out[name] = jax.tree_util.tree_map(jnp.asarray, params)
+            if on_cell:
+                on_cell((name, "train model to unlearn"), "done", seconds)
+    return {name: out[name] for name in cfg.models}
 
 
 def _run_data(data):
@@ -257,52 +279,72 @@ def cells(cfg: UnlearnConfig) -> list[tuple[str, str]]:
     return [(name, m) for name in cfg.models for m in methods]
 
 
-def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _method_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, cell: tuple[str, str]):
+    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
+    name, method = cell
+    model = build_model(cfg.models[name].model, ds)
+    return run_method(cfg, ds, name, model, trained[name], data, method)
+
+
+TIMING = ("time_s", "compile_s", "speedup")
+
+
+def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None,
+        executor=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every unfinished cell into ``run_dir``; return ``(history, results)``.
 
     The retrain oracle always runs (it defines oracle agreement and speedup),
-    and is reported as a method only if it was asked for.
+    and is reported as a method only if it was asked for. ``results.csv`` holds
+    the deterministic metrics and ``timing.csv`` the wall-clock ones
+    (``time_s``, ``compile_s``, ``speedup``); the returned ``results`` has both.
     """
     backend.set_precision(cfg.precision)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     data = unlearning_data(cfg, ds)  # refuses an empty forget set before the directory is touched
     run_dir.start()
+    trained = trained_models(cfg, ds, data, run_dir, executor, on_cell)
+    vectors, timing, tables, todo = {}, {}, {}, []
+    for cell in cells(cfg):
+        cid = RunDir.cell_id(*cell)
+        npz = run_dir.cells_dir / f"{cid}.npz"
+        if run_dir.has_cell(cid) and npz.exists():
+            tables[cell] = run_dir.read_cell(cid)
+            with np.load(npz) as z:
+                vectors[cell] = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
+                timing[cell] = (float(z["seconds"]), float(z["compile_s"]))
+            if on_cell:
+                on_cell(cell, "skipped", 0.0)
+        else:
+            todo.append(cell)
+    if todo:
+        executor = executor or LocalExecutor()
+        shared = (executor.share(cfg), executor.share(ds), executor.share(data), executor.share(trained))
+        by_id = {RunDir.cell_id(*c): c for c in todo}
+        for cid, (table, vec, seconds, compile_s), _ in executor.map(
+                [(RunDir.cell_id(*c), _method_cell, shared + (c,)) for c in todo]):
+            cell = by_id[cid]
+            _save_npz(run_dir.cells_dir / f"{cid}.npz", **vec, seconds=seconds, compile_s=compile_s)
+            run_dir.write_cell(cid, table)
+            tables[cell], vectors[cell], timing[cell] = table, vec, (seconds, compile_s)
+            if on_cell:
+                on_cell(cell, "done", seconds)
     histories, results = [], []
     for name in cfg.models:
-        model, trained, cached = trained_models(cfg, ds, name, data, run_dir)
-        if on_cell:
-            on_cell((name, "train model to unlearn"), "skipped" if cached else "done", 0.0)
-        vectors, timing, tables = {}, {}, {}
-        for _, method in [c for c in cells(cfg) if c[0] == name]:
-            cid = RunDir.cell_id(name, method)
-            npz = run_dir.cells_dir / f"{cid}.npz"
-            if run_dir.has_cell(cid) and npz.exists():
-                table = run_dir.read_cell(cid)
-                with np.load(npz) as z:
-                    vectors[method] = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
-                    timing[method] = (float(z["seconds"]), float(z["compile_s"]))
-                status, seconds = "skipped", 0.0
-            else:
-                table, vec, seconds, compile_s = run_method(cfg, ds, name, model, trained, data, method)
-                _save_npz(npz, **vec, seconds=seconds, compile_s=compile_s)
-                run_dir.write_cell(cid, table)
-                vectors[method], timing[method] = vec, (seconds, compile_s)
-                status = "done"
-            tables[method] = table
-            if on_cell:
-                on_cell((name, method), status, seconds)
         last_step = cfg.models[name].unlearn.epochs
-        keep = [m for m in tables if m in cfg.methods]
-        hist = pd.concat([tables[m] for m in keep], ignore_index=True)
+        keep = [m for m in cfg.methods]
+        hist = pd.concat([tables[(name, m)] for m in keep], ignore_index=True)
         histories.append(hist)
-        post = posthoc_table(cfg, ds, name, data, {m: vectors[m] for m in keep} | {"retrain": vectors["retrain"]},
-                             timing, last_step)
+        vec = {m: vectors[(name, m)] for m in keep} | {"retrain": vectors[(name, "retrain")]}
+        times = {m: timing[(name, m)] for m in set(keep) | {"retrain"}}
+        post = posthoc_table(cfg, ds, name, data, vec, times, last_step)
         post = post[post["method"].isin(keep)]
         results.append(pd.concat([hist[hist["step"] == last_step], post], ignore_index=True))
     history = pd.concat(histories, ignore_index=True)
     result = pd.concat(results, ignore_index=True)
     run_dir.write_table("history.csv", history)
-    run_dir.write_table("results.csv", result)
+    is_time = result["metric"].isin(TIMING)
+    run_dir.write_table("results.csv", result[~is_time])
+    run_dir.write_table("timing.csv", result[is_time])
     return history, result
 
 
@@ -318,7 +360,7 @@ def sweep_cells(cfg: UnlearnConfig, method: str, grid: tuple[float, ...]) -> lis
 
 
 def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir: RunDir,
-              on_cell: Callable | None = None) -> pd.DataFrame:
+              on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
     """Final validation accuracy (and poison memory) over the weight grid of ``method``.
 
     SCRUB sweeps ``(kl_w, fo_w)`` over ``grid x grid``, gradient ascent ``fo_w``
@@ -333,42 +375,42 @@ def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir:
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     data = unlearning_data(cfg, ds)
     run_dir.start()
+    trained = trained_models(cfg, ds, data, run_dir, executor)
+    todo = sweep_cells(cfg, method, grid)
+    cid = lambda c: RunDir.cell_id(c[0], method, "sweep", "all" if c[1] is None else f"{c[1]:.4f}")  # noqa: E731
+    tables = run_cells(run_dir, executor, todo, _sweep_cell, (cfg, ds, data, trained, method, tuple(grid)),
+                       on_cell=None if on_cell is None else (lambda c, st, sec: on_cell((c[0], method, c[1]), st, sec)),
+                       cell_id=cid)
+    result = pd.concat([tables[cid(c)] for c in todo], ignore_index=True)
+    run_dir.write_table("results.csv", result)
+    return result
+
+
+def _sweep_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, method: str, grid: tuple, cell) -> pd.DataFrame:
+    """One row of a weight sweep (all fo_w values of one kl_w for SCRUB; the whole grid otherwise)."""
+    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
+    name, row = cell
+    mc = cfg.models[name]
+    model = build_model(mc.model, ds)
     swept = SWEEPS[method]
     base = resolve_weights(method, cfg.weights.get(method))
     static_w = tuple(sorted((k, v) for k, v in base.items() if k not in swept))
     shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
-    tables = []
-    for name in cfg.models:
-        model, trained, _ = trained_models(cfg, ds, name, data, run_dir)
-        mc = cfg.models[name]
-        keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
-        for _, row in [c for c in sweep_cells(cfg, method, grid) if c[0] == name]:
-            cid = RunDir.cell_id(name, method, "sweep", "all" if row is None else f"{row:.4f}")
-            if run_dir.has_cell(cid):
-                tables.append(run_dir.read_cell(cid))
-                if on_cell:
-                    on_cell((name, method, row), "skipped", 0.0)
-                continue
-            t0 = time.perf_counter()
-            settings = [(row, fo) for fo in grid] if row is not None else [(fo,) for fo in grid]
-            chunk = len(settings) if mc.kind == "mlp" else max(1, 10 // cfg.runs)
-            program = sweep_program(model, method, static_w, swept, mc.unlearn, chunk)
-            val, memory = program(keys, trained, _run_data(data), shared, jnp.asarray(settings, dtype=jnp.float32))
-            val, memory = np.asarray(val), np.asarray(memory)
-            rows = []
-            for si, setting in enumerate(settings):
-                w = dict(zip(swept, setting))
-                for r in range(cfg.runs):
-                    for metric, arr in (("val_acc", val), ("forget_poison_acc", memory)):
-                        rows.append((w.get("kl_w", base.get("kl_w", np.nan)), w["fo_w"], r, metric, float(arr[si, r])))
-            table = pd.DataFrame(rows, columns=["kl_w", "fo_w", "run", "metric", "value"])
-            for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha,
-                                             method=method).items()):
-                table.insert(i, k, v)
-            run_dir.write_cell(cid, table)
-            tables.append(table)
-            if on_cell:
-                on_cell((name, method, row), "done", time.perf_counter() - t0)
-    result = pd.concat(tables, ignore_index=True)
-    run_dir.write_table("results.csv", result)
-    return result
+    keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
+    settings = [(row, fo) for fo in grid] if row is not None else [(fo,) for fo in grid]
+    chunk = len(settings) if mc.kind == "mlp" else max(1, 10 // cfg.runs)
+    program = sweep_program(model, method, static_w, swept, mc.unlearn, chunk)
+    params = jax.tree_util.tree_map(jnp.asarray, trained[name])
+    val, memory = program(keys, params, _run_data(data), shared, jnp.asarray(settings, dtype=jnp.float32))
+    val, memory = np.asarray(val), np.asarray(memory)
+    rows = []
+    for si, setting in enumerate(settings):
+        w = dict(zip(swept, setting))
+        for r in range(cfg.runs):
+            for metric, arr in (("val_acc", val), ("forget_poison_acc", memory)):
+                rows.append((w.get("kl_w", base.get("kl_w", np.nan)), w["fo_w"], r, metric, float(arr[si, r])))
+    table = pd.DataFrame(rows, columns=["kl_w", "fo_w", "run", "metric", "value"])
+    for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha,
+                                     method=method).items()):
+        table.insert(i, k, v)
+    return table

@@ -1,0 +1,146 @@
+"""Executors: where the cells of an experiment run.
+
+An experiment turns its config into a list of independent *cells* (one model,
+attack and alpha; one unlearning method; one row of a weight sweep; one
+landscape seed). The experiment decides which cells are still to do and writes
+each finished one to the run directory; the executor only computes them:
+
+* :class:`LocalExecutor` (default): in this process, one cell after another;
+  the runs of a cell are one vmapped program.
+* :class:`DaskExecutor`: on a ``dask.distributed`` cluster, an existing one
+  (``scheduler="tcp://HOST:PORT"``) or a local one started on loopback
+  (``workers=N``). Cells are submitted as tasks and come back as they finish;
+  the run directory is written by this process only, so workers need no shared
+  file system. A worker that dies mid-cell loses that cell only: the scheduler
+  resubmits it to another worker (up to ``retries`` times).
+
+Whichever executor computes a cell, its numbers are the same: every cell
+derives its random keys from the seed and its own identity only.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Iterator
+
+from .errors import InputError
+
+EXECUTORS = ("local", "dask")
+
+Task = tuple[str, Callable, tuple]  # (cell id, function, arguments)
+
+
+def _timed(fn: Callable, *args) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
+
+
+class LocalExecutor:
+    """Compute cells in this process, in order."""
+
+    name = "local"
+
+    def share(self, obj):
+        """A handle to ``obj`` for use as a task argument (the object itself, here)."""
+        return obj
+
+    def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
+        """Yield ``(cell id, result, seconds)`` for every task, as each finishes."""
+        for cid, fn, args in tasks:
+            result, seconds = _timed(fn, *args)
+            yield cid, result, seconds
+
+    def describe(self) -> str:
+        return "local (this process)"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DaskExecutor:
+    """Compute cells as tasks on a dask.distributed cluster."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None, retries: int = 3,
+                 threads_per_worker: int = 1):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise InputError(
+                "the dask executor needs dask.distributed; install it with pip install \"qunlearn[dask]\""
+            ) from None
+        if (scheduler is None) == (workers is None):
+            raise InputError("the dask executor needs either --scheduler tcp://HOST:PORT or --workers N")
+        self.retries = retries
+        self._cluster = None
+        if scheduler is not None:
+            try:
+                self.client = Client(scheduler, timeout=20)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({e}); check the address") from None
+        else:
+            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+                raise InputError(f"--workers must be a positive integer, got {workers!r}")
+            self._cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                host="127.0.0.1", dashboard_address=None, silence_logs=40,
+            )
+            self.client = Client(self._cluster)
+
+    def share(self, obj):
+        """Send ``obj`` to every worker once; tasks receive it by reference."""
+        return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
+        from distributed import as_completed
+
+        ids = {}
+        futures = []
+        for cid, fn, args in tasks:
+            fut = self.client.submit(_timed, fn, *args, key=f"qunlearn-{cid}-{time.time_ns()}", pure=False,
+                                     retries=self.retries)
+            ids[fut.key] = cid
+            futures.append(fut)
+        try:
+            for fut in as_completed(futures):
+                result, seconds = fut.result()
+                yield ids[fut.key], result, seconds
+        finally:
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+
+    def describe(self) -> str:
+        n = len(self.client.scheduler_info().get("workers", {}))
+        where = "local cluster on loopback" if self._cluster is not None else self.client.scheduler.address
+        return f"dask ({where}, {n} workers)"
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def make_executor(kind: str = "local", scheduler: str | None = None, workers: int | None = None):
+    """The executor named by ``kind`` (``local`` or ``dask``)."""
+    if kind not in EXECUTORS:
+        raise InputError(f"unknown executor {kind!r}; use one of {', '.join(EXECUTORS)}")
+    if kind == "local":
+        if scheduler is not None or workers is not None:
+            raise InputError("--scheduler and --workers apply to --executor dask only")
+        return LocalExecutor()
+    return DaskExecutor(scheduler=scheduler, workers=workers)
