@@ -213,19 +213,19 @@ def _corrupt_params(path):
 
 
 @pytest.mark.parametrize("corrupt", [_corrupt_garbage, _corrupt_truncate, _corrupt_content, _corrupt_params])
-def test_xxz_corrupt_cache_is_regenerated(cache_dir, caplog, corrupt):
+def test_xxz_corrupt_cache_is_refused_then_rebuilt(cache_dir, corrupt):
     good = load("xxz", n_spins=4, n_per_class=3)
     path = Path(good.info["cache_path"])
     corrupt(path)
-    with caplog.at_level(logging.WARNING, logger="qunlearn.data.xxz"):
-        again = load("xxz", n_spins=4, n_per_class=3)
-    assert any("unusable" in r.getMessage() and str(path) in r.getMessage() for r in caplog.records)
+    broken = path.read_bytes()
+    with pytest.raises(InputError, match="corrupt") as exc:
+        load("xxz", n_spins=4, n_per_class=3)
+    assert str(path) in str(exc.value) and "--rebuild" in str(exc.value) and "\n" not in str(exc.value)
+    assert path.read_bytes() == broken  # refused, not touched
+    again = load("xxz", n_spins=4, n_per_class=3, rebuild=True)
     np.testing.assert_array_equal(good.x_train, again.x_train)
     np.testing.assert_array_equal(good.x_val, again.x_val)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="qunlearn.data.xxz"):
-        load("xxz", n_spins=4, n_per_class=3)  # rewritten file is valid again
-    assert not caplog.records
+    load("xxz", n_spins=4, n_per_class=3)  # the rewritten file is valid again
 
 
 def test_xxz_unwritable_cache_dir_is_not_fatal(tmp_path, monkeypatch, caplog):

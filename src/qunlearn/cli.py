@@ -317,12 +317,16 @@ def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs
     )
 
 
-def _check_data(cfg) -> None:
-    """Load the dataset once up front, so a bad data file is refused before the directory is touched."""
-    if cfg.data_options.get("mnist_path") is not None or cfg.dataset == "xxz":
-        from . import data as data_mod
+def _check_data(cfg, runs: int | None = None) -> None:
+    """Load the dataset up front and check the models fit in memory, so that a bad data file or an
+    impossible size is refused before the directory is touched."""
+    from . import data as data_mod
+    from .experiments.common import check_memory
 
-        data_mod.load(cfg.dataset, **cfg.data_options)
+    ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    models = getattr(cfg, "models", {})
+    if isinstance(models, dict):
+        check_memory(models, ds, cfg.runs if runs is None else runs, cfg.precision)
 
 
 @app.command()
@@ -551,12 +555,14 @@ def data_xxz(
     delta_max: float = typer.Option(3.0, help="largest Delta"),
     window: float = typer.Option(0.2, help="half-width of the skipped window around Delta = 1"),
     show_states: bool = typer.Option(False, "--show-states", help="print every state of the grid"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="recompute the grid and overwrite its cache file"),
 ):
     """Generate (or load from cache) the XXZ ground states and print a summary."""
     from .data import load, xxz
 
     t0 = time.perf_counter()
-    ds = load("xxz", n_spins=n_spins, n_per_class=n_per_class, delta_min=delta_min, delta_max=delta_max, window=window)
+    ds = load("xxz", n_spins=n_spins, n_per_class=n_per_class, delta_min=delta_min, delta_max=delta_max, window=window,
+             rebuild=rebuild)
     rows = xxz.summary_table(ds)
     info = ds.info
     out.print(f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}")

@@ -268,6 +268,7 @@ def _verify(data: dict, params: dict, stored_params: str) -> None:
 
 
 def _read_cache(path: Path, params: dict) -> dict | None:
+    """The cached grid, ``None`` if there is none; a corrupt file is refused, never silently replaced."""
     if not path.exists():
         return None
     try:
@@ -275,9 +276,12 @@ def _read_cache(path: Path, params: dict) -> dict | None:
             data = {k: np.asarray(npz[k]) for k in ("states", "deltas", "labels", "energies", "gaps")}
             stored = str(npz["params"])
         _verify(data, params, stored)
-    except Exception as exc:  # any unreadable or stale file is regenerated, never fatal
-        log.warning("XXZ cache %s is unusable (%s: %s); regenerating", path, type(exc).__name__, exc)
-        return None
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:120]
+        raise InputError(
+            f"the XXZ cache file {path} is corrupt ({why}); recompute it with "
+            f"'qunlearn data xxz --n-spins {params['n_spins']} --rebuild' (same grid options) or delete it"
+        ) from None
     return data
 
 
@@ -314,6 +318,7 @@ def load_xxz(
     delta_max: float = 3.0,
     window: float = 0.2,
     cache: bool = True,
+    rebuild: bool = False,
 ) -> Dataset:
     """XXZ ground states, XY phase (label 0) vs Neel phase (label 1).
 
@@ -323,7 +328,9 @@ def load_xxz(
         class 1 linspace(1 + window, delta_max).
       delta_min, delta_max: grid ends, -1 < delta_min < 1 - window < 1 + window < delta_max.
       window: half-width of the skipped interval around the transition Delta = 1.
-      cache: read/write the computed grid in :func:`cache_dir`.
+      cache: read/write the computed grid in :func:`cache_dir`. A cached file that
+        is unreadable or inconsistent is refused (:class:`InputError`), not replaced.
+      rebuild: recompute the grid even if cached, and overwrite the cache file.
 
     Training takes the odd grid positions of each class, validation the even ones.
     """
@@ -332,7 +339,7 @@ def load_xxz(
     params = _check_params(n_spins, n_per_class, delta_min, delta_max, window)
 
     path = _cache_path(params) if cache else None
-    data = _read_cache(path, params) if path is not None else None
+    data = _read_cache(path, params) if path is not None and not rebuild else None
     if data is None:
         data = _compute(params)
         if path is not None and not _write_cache(path, params, data):

@@ -100,3 +100,19 @@ def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_ce
             if on_cell:
                 on_cell(by_id[cid], "done", seconds)
     return tables
+
+
+def check_memory(models: dict, ds: Dataset, runs: int, precision: str = "complex64") -> None:
+    """Refuse, before any work, a QNN whose vmapped training would not fit in the device's memory.
+
+    ``models`` maps names to configs with ``kind``, ``depth`` and ``train`` (a
+    :class:`ModelConfig` or an unlearning model config).
+    """
+    from ..memory import check_qnn_fits
+
+    itemsize = 16 if precision == "complex128" else 8
+    n_train = len(ds.y_train)
+    for name, mc in models.items():
+        if mc.kind == "qnn":
+            check_qnn_fits(ds.n_qubits, min(mc.train.batch_size, n_train), runs, mc.depth, itemsize,
+                           what=f"model {name!r}")

@@ -386,6 +386,22 @@ def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir:
     return result
 
 
+def _sweep_chunk(mc, ds, data: dict, runs: int, n_settings: int) -> int:
+    """Weight settings vmapped together: all for an MLP; for a QNN on CPU a fixed 10 // runs (results do
+    not depend on the machine), on an accelerator as many as half its memory holds."""
+    if mc.kind == "mlp":
+        return n_settings
+    import jax as _jax
+
+    if _jax.devices()[0].platform == "cpu":
+        return max(1, min(n_settings, 10 // runs))
+    from ..memory import chunk_size, qnn_bytes
+
+    itemsize = 16 if backend.precision() == "complex128" else 8
+    per = qnn_bytes(ds.n_qubits, data["x_retain"].shape[1] + data["x_forget"].shape[1], runs, mc.depth, itemsize)
+    return chunk_size(per, n_settings)
+
+
 def _sweep_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, method: str, grid: tuple, cell) -> pd.DataFrame:
     """One row of a weight sweep (all fo_w values of one kl_w for SCRUB; the whole grid otherwise)."""
     backend.set_precision(cfg.precision)  # a worker process may not have set it yet
@@ -398,7 +414,7 @@ def _sweep_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, method: str, 
     shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
     keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
     settings = [(row, fo) for fo in grid] if row is not None else [(fo,) for fo in grid]
-    chunk = len(settings) if mc.kind == "mlp" else max(1, 10 // cfg.runs)
+    chunk = _sweep_chunk(mc, ds, data, cfg.runs, len(settings))
     program = sweep_program(model, method, static_w, swept, mc.unlearn, chunk)
     params = jax.tree_util.tree_map(jnp.asarray, trained[name])
     val, memory = program(keys, params, _run_data(data), shared, jnp.asarray(settings, dtype=jnp.float32))
