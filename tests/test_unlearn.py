@@ -330,7 +330,7 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     run_dir = RunDir(tmp_path / "sweep", "sweep", {**cfg.to_dict(), "sweep": {"grid": list(grid)}})
     cells = []
     table = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
-    assert cells == [(("mlp", "gradient_ascent", None), "done")]
+    assert cells == [(("mlp", "train model to unlearn", None), "done"), (("mlp", "gradient_ascent", None), "done")]
     assert list(table.columns) == ["dataset", "model", "attack", "alpha", "method", "kl_w", "fo_w", "run", "metric",
                                    "value"]
     assert len(table) == len(grid) * RUNS * 2
@@ -365,7 +365,7 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     monkeypatch.setattr(unlearning, "sweep_program", _boom)
     cells.clear()
     again = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
-    assert cells == [(("mlp", "gradient_ascent", None), "skipped")]
+    assert cells == [(("mlp", "train model to unlearn", None), "skipped"), (("mlp", "gradient_ascent", None), "skipped")]
     pd.testing.assert_frame_equal(again, table)
 
 

@@ -99,6 +99,39 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tup
     return check_choices(items, allowed, what)
 
 
+# ----------------------------------------------------------------- executors
+
+EXECUTOR = typer.Option("local", "--executor", help="where cells run: local (this process) or dask")
+SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
+WORKERS = typer.Option(None, "--workers", help="start a local dask cluster of N worker processes on loopback")
+
+
+def _check_executor(executor: str, scheduler: Optional[str], workers: Optional[int]) -> None:
+    """Refuse bad executor arguments before any work (the cluster itself starts later)."""
+    from .executor import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if executor == "local" and (scheduler is not None or workers is not None):
+        raise InputError("--scheduler and --workers apply to --executor dask only")
+    if executor == "dask":
+        if (scheduler is None) == (workers is None):
+            raise InputError("--executor dask needs either --scheduler tcp://HOST:PORT or --workers N")
+        if workers is not None and workers < 1:
+            raise InputError(f"--workers must be a positive integer, got {workers}")
+        if scheduler is not None and "://" not in scheduler:
+            raise InputError(f"--scheduler {scheduler!r} must be an address such as tcp://10.0.0.5:8786")
+
+
+def _executor(executor: str, scheduler: Optional[str], workers: Optional[int]):
+    from .executor import make_executor
+
+    ex = make_executor(executor, scheduler=scheduler, workers=workers)
+    if executor != "local":
+        err.print(f"executor: {ex.describe()}", highlight=False)
+    return ex
+
+
 # ----------------------------------------------------------------- output
 
 
@@ -148,7 +181,7 @@ def print_poison_summary(results, title: str) -> None:
 # ----------------------------------------------------------------- commands
 
 
-def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str) -> None:
+def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str, executor=("local", None, None)) -> None:
     from . import plots
     from .experiments import poisoning
     from .runs import RunDir
@@ -157,7 +190,7 @@ def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str) -> None:
     _check_data(cfg)
     todo = poisoning.cells(cfg)
     t0 = time.perf_counter()
-    with _progress() as progress:
+    with _executor(*executor) as ex, _progress() as progress:
         task = progress.add_task(f"{cfg.dataset} sweep", total=len(todo))
 
         def on_cell(cell, status, seconds):
@@ -165,7 +198,7 @@ def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str) -> None:
             progress.console.log(f"{cell.model:>4} {cell.attack:<22} alpha={cell.alpha:.2f}  {note}")
             progress.advance(task)
 
-        history = poisoning.run(cfg, run_dir, on_cell=on_cell)
+        history = poisoning.run(cfg, run_dir, on_cell=on_cell, executor=ex)
     results = poisoning.final_table(history)
     figs = plots.figure2(results, run_dir.path / "figure2", title=title)
     print_poison_summary(results, f"{title}: final accuracy, mean ± std over {cfg.runs} runs")
@@ -191,8 +224,12 @@ def poison(
     precision: str = typer.Option("complex64", help="circuit precision: complex64 or complex128"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
     fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    executor: str = EXECUTOR,
+    scheduler: Optional[str] = SCHEDULER,
+    workers: Optional[int] = WORKERS,
 ):
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
+    _check_executor(executor, scheduler, workers)
     from .config import DATASET_NAMES, MODEL_KINDS, poison_preset, with_overrides, with_train_overrides
     from .poison import ATTACKS
 
@@ -220,7 +257,7 @@ def poison(
 
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    _poison_sweep(cfg, out_dir, fresh, f"{dataset.upper()} ({preset} preset)")
+    _poison_sweep(cfg, out_dir, fresh, f"{dataset.upper()} ({preset} preset)", (executor, scheduler, workers))
 
 
 @app.command()
@@ -348,8 +385,12 @@ def unlearn(
     precision: str = typer.Option("complex64", help="complex64 or complex128"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
     fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    executor: str = EXECUTOR,
+    scheduler: Optional[str] = SCHEDULER,
+    workers: Optional[int] = WORKERS,
 ):
     """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
+    _check_executor(executor, scheduler, workers)
     from . import plots
     from .experiments import unlearning
     from .runs import RunDir
@@ -360,7 +401,7 @@ def unlearn(
     _check_data(cfg)
     todo = unlearning.cells(cfg)
     t0 = time.perf_counter()
-    with _progress() as progress:
+    with _executor(executor, scheduler, workers) as ex, _progress() as progress:
         task = progress.add_task(f"{cfg.dataset} unlearning", total=len(todo) + len(cfg.models))
 
         def on_cell(cell, status, seconds):
@@ -368,7 +409,7 @@ def unlearn(
             progress.console.log(f"{cell[0]:>4} {cell[1]:<24} {note}")
             progress.advance(task)
 
-        history, results = unlearning.run(cfg, run_dir, on_cell=on_cell)
+        history, results = unlearning.run(cfg, run_dir, on_cell=on_cell, executor=ex)
     title = f"{dataset.upper()} unlearning, {attack} alpha={cfg.alpha} ({preset} preset)"
     figs = plots.figure3(history, run_dir.path / "figure3", title=title)
     print_unlearn_summary(results, f"{title}: final step, mean ± std over {cfg.runs} runs")
@@ -394,8 +435,12 @@ def sweep(
     precision: str = typer.Option("complex64", help="complex64 or complex128"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
     fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    executor: str = EXECUTOR,
+    scheduler: Optional[str] = SCHEDULER,
+    workers: Optional[int] = WORKERS,
 ):
     """Weight sweep of SCRUB or gradient ascent: final validation accuracy over the grid."""
+    _check_executor(executor, scheduler, workers)
     from . import plots
     from .experiments import unlearning
     from .runs import RunDir
@@ -411,15 +456,15 @@ def sweep(
     _check_data(cfg)
     todo = unlearning.sweep_cells(cfg, method, values)
     t0 = time.perf_counter()
-    with _progress() as progress:
-        task = progress.add_task(f"{method} sweep", total=len(todo))
+    with _executor(executor, scheduler, workers) as ex, _progress() as progress:
+        task = progress.add_task(f"{method} sweep", total=len(todo) + len(cfg.models))
 
         def on_cell(cell, status, seconds):
             row = "" if cell[2] is None else f"kl_w={cell[2]:.2f}"
             progress.console.log(f"{cell[0]:>4} {cell[1]} {row} {'cached' if status == 'skipped' else f'{seconds:.1f}s'}")
             progress.advance(task)
 
-        table = unlearning.run_sweep(cfg, method, values, run_dir, on_cell=on_cell)
+        table = unlearning.run_sweep(cfg, method, values, run_dir, on_cell=on_cell, executor=ex)
     figs = plots.sweep_figure(table, method, run_dir.path / f"sweep-{method}",
                               title=f"{dataset.upper()} {method} weight sweep (alpha={cfg.alpha})")
     val = table[table["metric"] == "val_acc"]
@@ -451,8 +496,12 @@ def landscape(
     precision: str = typer.Option("complex64", help="complex64 or complex128"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
     fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    executor: str = EXECUTOR,
+    scheduler: Optional[str] = SCHEDULER,
+    workers: Optional[int] = WORKERS,
 ):
     """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
+    _check_executor(executor, scheduler, workers)
     from dataclasses import replace
 
     from . import plots
@@ -482,14 +531,14 @@ def landscape(
     run_dir = RunDir(out_dir, "landscape", cfg.to_dict(), fresh=fresh)
     _check_data(cfg)
     t0 = time.perf_counter()
-    with _progress() as progress:
+    with _executor(executor, scheduler, workers) as ex, _progress() as progress:
         task = progress.add_task("landscape", total=len(exp.cells(cfg)))
 
         def on_cell(cell, status, seconds):
             progress.console.log(f"{cell[0]:>4} seed {cell[1]:<6} {'cached' if status == 'skipped' else f'{seconds:.1f}s'}")
             progress.advance(task)
 
-        result = exp.run(cfg, run_dir, on_cell=on_cell)
+        result = exp.run(cfg, run_dir, on_cell=on_cell, executor=ex)
     figs = plots.landscape_figure(result, run_dir.path / "landscape", title=f"{dataset.upper()} loss landscape ({preset} preset)")
     from .experiments.common import summarize
 
@@ -545,6 +594,146 @@ def embed(
         out.print(f"{panel}: {int((table['panel'] == panel).sum())} points, {int(n)} poisoned")
     out.print(f"finished in {time.perf_counter() - t0:.1f}s; table: {run_dir.path / 'embedding.csv'}; "
               f"figure: {run_dir.path / 'embedding.png'} and .pdf")
+
+
+config_app = typer.Typer(help="Presets and config files of the whole study.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(config_app, name="config")
+
+REPRODUCE_TARGETS = ("mnist", "xxz", "all")
+
+
+@config_app.command("show")
+def config_show(
+    name: str = typer.Argument(..., help="a preset (paper-mnist, paper-xxz, quick, or paper) or a TOML file"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file whose fields override the preset"),
+):
+    """Print the resolved study config as TOML (a starting point for a config file)."""
+    from . import study as st
+    from .config import DATASET_NAMES
+
+    if name.endswith(".toml") or Path(name).is_file():
+        if config is not None:
+            raise InputError("give one config file: either NAME or --config")
+        config, name = Path(name), None
+    preset, datasets = name, DATASET_NAMES
+    if name in st.STUDY_PRESETS and name != "quick":
+        datasets = (name.split("-", 1)[1],)
+    elif name is None:
+        overrides = st.read_toml(config)
+        datasets = tuple(d for d in DATASET_NAMES if d in overrides) or DATASET_NAMES
+    elif name not in ("paper", "quick"):
+        raise InputError(f"unknown preset {name!r}; use one of {', '.join(st.STUDY_PRESETS)}, paper, or a .toml file")
+    resolved = st.resolve(preset, datasets, config)
+    out.print(st.to_toml(resolved.to_dict()), markup=False, highlight=False, soft_wrap=True, end="")
+
+
+class _Eta:
+    """Time left from the cells computed so far (cached cells cost nothing and are not counted)."""
+
+    def __init__(self):
+        self.seconds, self.count = {}, {}
+
+    def add(self, key: str, seconds: float) -> None:
+        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+        self.count[key] = self.count.get(key, 0) + 1
+
+    def per_cell(self, key: str | None = None) -> float | None:
+        if key is not None and self.count.get(key):
+            return self.seconds[key] / self.count[key]
+        n = sum(self.count.values())
+        return sum(self.seconds.values()) / n if n else None
+
+    @staticmethod
+    def fmt(seconds: float | None) -> str:
+        if seconds is None:
+            return "eta -:--:--"
+        s = int(round(seconds))
+        return f"eta {s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+@app.command()
+def reproduce(
+    target: str = typer.Argument(..., help="mnist, xxz or all"),
+    preset: Optional[str] = typer.Option(None, help="paper (PAPER.md settings) or quick; also paper-mnist, "
+                                                    "paper-xxz [default: the config file's preset, else paper]"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file overriding any field of the preset"),
+    out_dir: Path = typer.Option(Path("runs/reproduce"), "--out", help="run directory"),
+    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
+    executor: str = EXECUTOR,
+    scheduler: Optional[str] = SCHEDULER,
+    workers: Optional[int] = WORKERS,
+):
+    """Everything the paper reports for a dataset: alpha sweeps, unlearning, weight sweeps, landscape, t-SNE."""
+    from . import study as st
+    from .config import DATASET_NAMES
+    from .experiments import reproduce as rp
+
+    if target not in REPRODUCE_TARGETS:
+        raise InputError(f"unknown target {target!r}; use one of {', '.join(REPRODUCE_TARGETS)}")
+    if preset is not None and preset not in ("paper", "quick") + st.STUDY_PRESETS:
+        raise InputError(f"unknown preset {preset!r}; use paper or quick (or {', '.join(st.STUDY_PRESETS)})")
+    _check_executor(executor, scheduler, workers)
+    datasets = DATASET_NAMES if target == "all" else (target,)
+    study = st.resolve(preset, datasets, config)
+    top, parts = rp.plan(study, out_dir, fresh=fresh)  # refuses a clashing directory, touches nothing
+    rp.check_inputs(study)
+    total = sum(p.total for p in parts)
+    eta = _Eta()
+    done = {"all": 0, "part": 0}
+    t0 = time.perf_counter()
+    progress = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(bar_width=30), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=err)
+    with _executor(executor, scheduler, workers) as ex, progress:
+        whole = progress.add_task(f"reproduce {target} (whole)", total=total, eta=_Eta.fmt(None))
+        current = progress.add_task("", total=1, eta=_Eta.fmt(None))
+
+        def on_part(part):
+            done["part"] = 0
+            progress.reset(current, total=part.total, description=part.label, eta=_Eta.fmt(None))
+            progress.console.log(f"{part.label}: {part.total} cells", highlight=False)
+
+        def on_cell(part, label, status, seconds):
+            done["all"] += 1
+            done["part"] += 1
+            if status == "done":
+                eta.add(part.name, seconds)
+            left_part = (part.total - done["part"]) * (eta.per_cell(part.name) or 0.0)
+            later = parts[parts.index(part) + 1:]
+            left_all = left_part + sum(p.total * (eta.per_cell(p.name) or eta.per_cell() or 0.0) for p in later)
+            note = "cached" if status == "skipped" else f"{seconds:.1f}s"
+            progress.console.log(f"  {label:<40} {note:>8}", markup=False, highlight=False)
+            progress.update(whole, advance=1, eta=_Eta.fmt(left_all if eta.count else None))
+            progress.update(current, advance=1, eta=_Eta.fmt(left_part if eta.count else None))
+
+        rp.run(study, top, parts, executor=ex, on_part=on_part, on_cell=on_cell)
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s; run directory: {top.path}")
+    if report:
+        from . import report as rep
+
+        md, page = rep.write(top.path)
+        for c in rep.claims(rep.load(top.path)):
+            out.print(f"claim {c.number} ({c.dataset}): {c.status}", highlight=False)
+        out.print(f"report:   {md}  and  {page}")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="a run directory (qunlearn reproduce --out, or one experiment's)"),
+):
+    """Write DIR/report.md and DIR/report.html: setup, figures, key tables and the paper's claims tested."""
+    from . import report as rep
+
+    md, page = rep.write(run_dir)
+    run = rep.load(run_dir)
+    t = Table(title="claims of the paper, tested on this run")
+    for col in ("claim", "dataset", "status", "numbers"):
+        t.add_column(col)
+    for c in rep.claims(run):
+        t.add_row(str(c.number), c.dataset, c.status, c.evidence)
+    out.print(t)
+    out.print(f"report:   {md}  and  {page}")
 
 
 @data_app.command("xxz")

@@ -282,3 +282,35 @@ def embedding_figure(
     if title:
         fig.suptitle(title)
     return save(fig, stem)
+
+
+def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
+    """Clean validation accuracy against alpha for every MLP width (and the QNN for reference), per attack."""
+    attacks = list(results["attack"].unique())
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 3.4), squeeze=False, sharey=True)
+    models = list(results["model"].unique())
+    colors = plt.cm.viridis(np.linspace(0.1, 0.85, max(1, sum(m != "qnn" for m in models))))
+    for j, attack in enumerate(attacks):
+        ax = axes[0, j]
+        ci = 0
+        for model in models:
+            sub = results[(results["model"] == model) & (results["attack"] == attack) & (results["metric"] == "val_acc")]
+            s = sub.groupby("alpha")["value"].agg(["mean", "std"]).fillna(0.0)
+            if model == "qnn":
+                style = dict(label="QNN", color="#d1495b", marker="o")
+            else:
+                label = "MLP" if model == "mlp" else "MLP (" + ", ".join(model.split("-")[1:]) + ")"
+                style = dict(label=label, color=colors[ci], marker="s")
+                ci += 1
+            _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
+        ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
+        ax.set_ylim(-0.02, 1.04)
+        ax.set_title(f"validation accuracy, {ATTACK_LABELS.get(attack, attack)}")
+        ax.set_xlabel(r"noise ratio $\alpha$")
+        if j == 0:
+            ax.set_ylabel("accuracy (clean)")
+    axes[0, -1].legend(loc="lower left", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, stem)

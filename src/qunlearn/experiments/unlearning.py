@@ -375,7 +375,8 @@ def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir:
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     data = unlearning_data(cfg, ds)
     run_dir.start()
-    trained = trained_models(cfg, ds, data, run_dir, executor)
+    trained = trained_models(cfg, ds, data, run_dir, executor, on_cell=None if on_cell is None else (
+        lambda c, st, sec: on_cell((c[0], c[1], None), st, sec)))
     todo = sweep_cells(cfg, method, grid)
     cid = lambda c: RunDir.cell_id(c[0], method, "sweep", "all" if c[1] is None else f"{c[1]:.4f}")  # noqa: E731
     tables = run_cells(run_dir, executor, todo, _sweep_cell, (cfg, ds, data, trained, method, tuple(grid)),
