@@ -804,8 +804,15 @@ def data_mnist(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every input error into one line and exit status 2."""
     args = sys.argv[1:] if argv is None else list(argv)
+    _stop_on_sigterm()
     try:
-        app(args=args, prog_name="qunlearn", standalone_mode=False)
+        rv = app(args=args, prog_name="qunlearn", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            # typer turns Ctrl-C / SIGTERM into Exit(130) and, without standalone mode, returns the code
+            if rv == 130:
+                err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume",
+                          highlight=False)
+            return _exit(rv)
     except InputError as e:
         err.print(f"qunlearn: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
@@ -825,6 +832,18 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as e:
         return _exit(e.exit_code)
     return _exit(0)
+
+
+def _stop_on_sigterm() -> None:
+    """Treat SIGTERM (kill, a batch scheduler's stop) like Ctrl-C: finished cells stay, the run exits 130."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
 
 
 def _exit(code: int) -> int:

@@ -1,0 +1,328 @@
+"""``qunlearn reproduce``, ``report`` and ``config show``: presets, TOML overrides, a real
+signal mid-run and resume, determinism, and a table of bad inputs refused through the CLI."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from qunlearn import cli, study
+
+TINY = """
+preset = "quick"
+[mnist]
+parts = ["poison", "unlearn", "sweeps", "embed"]
+[mnist.poison]
+alphas = [0.0, 0.3, 0.6]
+runs = 1
+data_options = {n_per_class = 30}
+[mnist.poison.models.qnn]
+depth = 2
+[mnist.poison.models.qnn.train]
+epochs = 2
+[mnist.poison.models.mlp.train]
+epochs = 2
+[mnist.poison.models.mlp-16-4.train]
+epochs = 2
+[mnist.unlearn]
+runs = 1
+methods = ["retrain", "finetune", "scrub", "gradient_ascent"]
+data_options = {n_per_class = 30}
+[mnist.unlearn.models.qnn]
+depth = 2
+[mnist.unlearn.models.qnn.train]
+epochs = 2
+[mnist.unlearn.models.qnn.unlearn]
+epochs = 2
+[mnist.unlearn.models.mlp.train]
+epochs = 2
+[mnist.unlearn.models.mlp.unlearn]
+epochs = 2
+[mnist.sweeps]
+grid = [0.0, 0.5]
+[mnist.embed]
+perplexity = 5.0
+"""
+
+TABLES = ["poison/results.csv", "poison/history.csv", "unlearn/results.csv", "unlearn/history.csv",
+          "sweep-scrub/results.csv", "sweep-gradient_ascent/results.csv", "embed/embedding.csv"]
+
+
+def run_cli(args):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(list(args))
+    return exc.value.code
+
+
+def snapshot(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def cell_stamps(path: Path) -> dict:
+    """(inode, mtime) of every finished cell file: an atomic rewrite changes the inode."""
+    return {str(p.relative_to(path)): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in sorted(path.rglob("cells/*")) if p.suffix in (".csv", ".npz")}
+
+
+def qunlearn_proc(args, **kw):
+    env = dict(os.environ, COLUMNS="120")
+    return subprocess.Popen([sys.executable, "-m", "qunlearn.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kw)
+
+
+@pytest.fixture(scope="module")
+def tiny_toml(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_toml, tmp_path_factory):
+    """An uninterrupted run in a real process."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    proc = qunlearn_proc(["reproduce", "mnist", "--config", str(tiny_toml), "--out", str(out)])
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    return out, stdout
+
+
+# ------------------------------------------------------------------ presets and config files
+
+
+def test_presets_hold_the_paper_settings():
+    mnist = study.resolve("paper", ("mnist",)).sections["mnist"]
+    assert mnist["poison"].models["qnn"].train.epochs == 100 and mnist["poison"].runs == 5
+    assert mnist["poison"].models["mlp-16-4"].hidden == (16, 4)  # PAPER.md's extra MNIST width
+    assert mnist["parts"] == ["poison", "unlearn", "sweeps", "landscape", "embed"]
+    assert len(mnist["sweeps"]["grid"]) == 10 and mnist["unlearn"].alpha == 0.3
+    xxz = study.resolve("paper-xxz", ("xxz",)).sections["xxz"]
+    widths = {m.hidden for m in xxz["poison"].models.values() if m.kind == "mlp"}
+    assert widths == {(64, 16), (32, 8), (16, 4), (8, 2), (8, 4)}
+    assert xxz["poison"].models["mlp"].train.epochs == 400 and "landscape" not in xxz["parts"]
+    quick = study.resolve("quick", ("mnist", "xxz"))
+    assert quick.datasets == ("mnist", "xxz") and quick.sections["mnist"]["poison"].runs == 2
+
+
+def test_config_show_prints_toml_that_round_trips(capsys, tmp_path):
+    assert run_cli(["config", "show", "quick"]) == 0
+    text = capsys.readouterr().out
+    parsed = tomllib.loads(text)
+    assert parsed == study.resolve("quick", ("mnist", "xxz")).to_dict()
+    f = tmp_path / "back.toml"  # the printed config, fed back, resolves to itself
+    f.write_text(text)
+    assert study.resolve("quick", ("mnist", "xxz"), f).to_dict() == parsed
+
+
+def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
+    f = tmp_path / "c.toml"
+    f.write_text('preset = "quick"\n[mnist.poison]\nruns = 3\n[mnist.poison.models.mlp-8-2]\nhidden = [8, 2]\n'
+                 '[mnist.poison.models.qnn.train]\nlr = 0.02\n')
+    assert run_cli(["config", "show", str(f)]) == 0
+    d = tomllib.loads(capsys.readouterr().out)
+    assert list(d) == ["mnist"]
+    poison = d["mnist"]["poison"]
+    assert poison["runs"] == 3 and poison["models"]["qnn"]["train"]["lr"] == 0.02
+    new = poison["models"]["mlp-8-2"]
+    assert new["kind"] == "mlp" and new["hidden"] == [8, 2] and new["train"] == poison["models"]["mlp"]["train"]
+    assert poison["models"]["qnn"]["train"]["epochs"] == 40  # untouched fields keep the preset's values
+
+
+# ------------------------------------------------------------------ the run, a real signal, resume
+
+
+def test_reference_run_writes_every_part_and_the_report(reference):
+    out, stdout = reference
+    for t in TABLES:
+        assert (out / "mnist" / t).exists(), t
+    for fig in ("poison/figure2.png", "poison/widths.png", "unlearn/figure3.png", "sweep-scrub/sweep-scrub.png",
+                "embed/embedding.png"):
+        assert (out / "mnist" / fig).stat().st_size > 1000, fig
+    record = json.loads((out / "config.json").read_text())
+    assert record["experiment"] == "reproduce" and "jax" in record["versions"]
+    assert record["config"]["mnist"]["poison"]["runs"] == 1
+    md = (out / "report.md").read_text()
+    assert "## Claims" in md and "rule:" in md and "numbers:" in md
+    for n in (1, 2, 3, 4):
+        assert f"**Claim {n} (MNIST):" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5  # figures embedded
+    assert "claim 2 (mnist):" in stdout
+    # sweeps reuse the unlearning part's trained models instead of training them again
+    a = out / "mnist" / "unlearn" / "cells" / "qnn__trained.npz"
+    b = out / "mnist" / "sweep-scrub" / "cells" / "qnn__trained.npz"
+    assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_signal_mid_run_then_resume_recomputes_nothing(reference, tiny_toml, tmp_path, sig):
+    ref, _ = reference
+    out = tmp_path / "run"
+    args = ["reproduce", "mnist", "--config", str(tiny_toml), "--out", str(out)]
+    proc = qunlearn_proc(args)
+    cells = out / "mnist" / "poison" / "cells"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if cells.exists() and len(list(cells.glob("*.csv"))) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
+    assert not (out / "report.md").exists()  # stopped part-way
+    finished = cell_stamps(out)
+    assert len(finished) >= 3
+    assert not list(out.rglob("*.tmp"))  # no half-written file left behind
+
+    proc = qunlearn_proc(args)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    after = cell_stamps(out)
+    for name, stamp in finished.items():
+        assert after[name] == stamp, f"{name} was recomputed"
+    assert stderr.count("cached") >= len([n for n in finished if n.endswith(".csv")])
+    for t in TABLES:  # the resumed run equals the uninterrupted one, bit for bit: determinism included
+        pd.testing.assert_frame_equal(pd.read_csv(out / "mnist" / t), pd.read_csv(ref / "mnist" / t), check_exact=True)
+
+
+def test_rerun_of_a_finished_run_recomputes_nothing(reference, tiny_toml, capsys):
+    out, _ = reference
+    before = cell_stamps(out)
+    tables = {t: (out / "mnist" / t).read_bytes() for t in TABLES}
+    assert run_cli(["reproduce", "mnist", "--config", str(tiny_toml), "--out", str(out), "--no-report"]) == 0
+    assert "cached" in capsys.readouterr().err
+    assert cell_stamps(out) == before
+    assert {t: (out / "mnist" / t).read_bytes() for t in TABLES} == tables
+
+
+def test_report_command_rewrites_the_report(reference, capsys):
+    out, _ = reference
+    (out / "report.md").unlink()
+    assert run_cli(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "claims of the paper" in text and (out / "report.md").exists()
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _toml(tmp_path, text: str) -> str:
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    return str(f)
+
+
+def _corrupt_xxz_cache(tmp_path) -> str:
+    assert run_cli(["data", "xxz", "--n-spins", "4", "--n-per-class", "3"]) == 0
+    cache = Path(os.environ["QUNLEARN_CACHE_DIR"])
+    for f in cache.glob("xxz-L4-*.npz"):
+        f.write_bytes(b"garbage")
+    return _toml(tmp_path, "[xxz.poison]\ndata_options = {n_spins = 4, n_per_class = 3}\n")
+
+
+def _corrupt_mnist(tmp_path) -> str:
+    (tmp_path / "bad.npz").write_bytes(b"not a zip archive")
+    return _toml(tmp_path, f'[mnist.poison]\ndata_options = {{mnist_path = "{tmp_path / "bad.npz"}"}}')
+
+
+def _old_run(out: Path) -> None:
+    (out / "config.json").write_text(json.dumps({"format_version": 0, "experiment": "reproduce", "config": {}}))
+
+
+R = ["reproduce", "mnist"]
+STUDY_BAD = [
+    ("unknown target", lambda t: ["reproduce", "cifar"], "unknown target"),
+    ("unknown preset", lambda t: R + ["--preset", "huge"], "unknown preset"),
+    ("missing config file", lambda t: R + ["--config", str(t / "nope.toml")], "does not exist"),
+    ("malformed config file", lambda t: R + ["--config", _toml(t, "[mnist.poison\nruns = 2")], "not valid TOML"),
+    ("unknown config key", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nepochs = 3")], "unknown config key"),
+    ("alpha out of range", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nalphas = [0.0, 1.2]")], "[0, 1)"),
+    ("alpha not a number", lambda t: R + ["--config", _toml(t, '[mnist.poison]\nalphas = ["a"]')], "alpha"),
+    ("empty alpha grid", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nalphas = []")], "empty"),
+    ("zero epochs", lambda t: R + ["--config", _toml(t, "[mnist.poison.models.qnn.train]\nepochs = 0")], "epochs"),
+    ("negative batch", lambda t: R + ["--config", _toml(t, "[mnist.unlearn.models.mlp.train]\nbatch_size = -4")],
+     "batch size"),
+    ("lr not finite", lambda t: R + ["--config", _toml(t, "[mnist.poison.models.mlp.train]\nlr = nan")],
+     "learning rate"),
+    ("zero runs", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nruns = 0")], "runs"),
+    ("unknown method", lambda t: R + ["--config", _toml(t, '[mnist.unlearn]\nmethods = ["forget-all"]')],
+     "unknown unlearning method"),
+    ("unknown attack", lambda t: R + ["--config", _toml(t, '[mnist.poison]\nattacks = ["backdoor"]')],
+     "unknown attack"),
+    ("unknown model kind", lambda t: R + ["--config", _toml(t, '[mnist.poison.models.qnn]\nkind = "cnn"')],
+     "unknown model"),
+    ("unknown dataset section", lambda t: R + ["--config", _toml(t, "[cifar.poison]\nruns = 2")], "cifar"),
+    ("too much memory", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nruns = 10000000")], "GiB"),
+    ("qubits beyond memory", lambda t: ["reproduce", "xxz", "--config",
+                                        _toml(t, "[xxz.poison]\ndata_options = {n_spins = 30}")], "GiB"),
+    ("missing MNIST file", lambda t: R + ["--config", _toml(
+        t, f'[mnist.poison]\ndata_options = {{mnist_path = "{t / "none.npz"}"}}')], "none.npz"),
+    ("corrupt MNIST file", lambda t: R + ["--config", _corrupt_mnist(t)], "bad.npz"),
+    ("corrupt XXZ cache", lambda t: ["reproduce", "xxz", "--config", _corrupt_xxz_cache(t)], "corrupt"),
+    ("unknown executor", lambda t: R + ["--executor", "spark"], "unknown executor"),
+    ("zero dask workers", lambda t: R + ["--executor", "dask", "--workers", "0"], "--workers"),
+    ("workers without dask", lambda t: R + ["--workers", "2"], "--executor dask only"),
+    ("bad scheduler address", lambda t: R + ["--executor", "dask", "--scheduler", "localhost"], "tcp://"),
+    ("config show unknown preset", lambda t: ["config", "show", "huge"], "unknown preset"),
+    ("report of no run", lambda t: ["report", str(t / "empty")], "no qunlearn run"),
+]
+
+
+@pytest.mark.parametrize("name,make,needle", STUDY_BAD, ids=[b[0] for b in STUDY_BAD])
+def test_bad_study_input_is_refused_with_one_line(name, make, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("existing result")
+    (tmp_path / "empty").mkdir()
+    args = make(tmp_path)
+    capsys.readouterr()
+    before = snapshot(tmp_path)
+    assert run_cli(args + (["--out", str(out)] if args[0] == "reproduce" else [])) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("qunlearn: error:") and "Traceback" not in err
+    assert needle in err, err
+    assert snapshot(tmp_path) == before
+
+
+def test_run_dir_of_an_incompatible_version_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    _old_run(out)
+    before = snapshot(out)
+    assert run_cli(R + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "incompatible" in err and "--fresh" in err and len(err.splitlines()) == 1
+    assert snapshot(out) == before
+
+
+def test_output_that_is_a_file_is_refused(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert run_cli(R + ["--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err and f.read_text() == "x"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_is_refused(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert run_cli(R + ["--out", str(ro / "run")]) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o700)
