@@ -136,7 +136,7 @@ def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
     assert poison["runs"] == 3 and poison["models"]["qnn"]["train"]["lr"] == 0.02
     new = poison["models"]["mlp-8-2"]
     assert new["kind"] == "mlp" and new["hidden"] == [8, 2] and new["train"] == poison["models"]["mlp"]["train"]
-    assert poison["models"]["qnn"]["train"]["epochs"] == 40  # untouched fields keep the preset's values
+    assert poison["models"]["qnn"]["train"]["epochs"] == 20  # untouched fields keep the preset's values
 
 
 # ------------------------------------------------------------------ the run, a real signal, resume
