@@ -1,6 +1,5 @@
 """The CLI end to end at tiny sizes: outputs, resume, and refusal of bad input."""
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -9,23 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qunlearn import cli
+from helpers import run_cli, snapshot
 
 TINY = ["poison", "--dataset", "mnist", "--model", "qnn,mlp", "--attack", "label-flip",
         "--alphas", "0,0.4", "--runs", "2", "--preset", "quick", "--epochs", "2"]
-
-
-def run_cli(args):
-    """Run the CLI in-process; return the exit status."""
-    with pytest.raises(SystemExit) as exc:
-        cli.main(list(args))
-    return exc.value.code
-
-
-def snapshot(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

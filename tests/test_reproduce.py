@@ -1,7 +1,6 @@
 """``qunlearn reproduce``, ``report`` and ``config show``: presets, TOML overrides, a real
 signal mid-run and resume, determinism, and a table of bad inputs refused through the CLI."""
 
-import hashlib
 import json
 import os
 import signal
@@ -14,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from qunlearn import cli, study
+from helpers import run_cli, snapshot
+
+from qunlearn import study
 
 TINY = """
 preset = "quick"
@@ -54,19 +55,6 @@ perplexity = 5.0
 
 TABLES = ["poison/results.csv", "poison/history.csv", "unlearn/results.csv", "unlearn/history.csv",
           "sweep-scrub/results.csv", "sweep-gradient_ascent/results.csv", "embed/embedding.csv"]
-
-
-def run_cli(args):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(list(args))
-    return exc.value.code
-
-
-def snapshot(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 def cell_stamps(path: Path) -> dict:
