@@ -117,7 +117,7 @@ _QUICK_MODELS = {
         "mlp": ModelConfig("mlp", TrainConfig(epochs=40, batch_size=128, lr=0.005, eval_every=5), hidden=(64, 16)),
     },
     "xxz": {
-        "qnn": ModelConfig("qnn", TrainConfig(epochs=40, batch_size=32, lr=0.03, eval_every=5), depth=4),
+        "qnn": ModelConfig("qnn", TrainConfig(epochs=25, batch_size=32, lr=0.03, eval_every=5), depth=4),
         "mlp": ModelConfig("mlp", TrainConfig(epochs=80, batch_size=32, lr=0.01, eval_every=10), hidden=(64, 16)),
     },
 }
@@ -331,4 +331,5 @@ def landscape_preset(preset: str, dataset: str = "mnist") -> LandscapeConfig:
         raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     if preset == "paper":
         return LandscapeConfig(dataset=dataset)
-    return LandscapeConfig(dataset=dataset, seeds=(0, 42), train=TrainConfig(15, 32, 0.01, 15))
+    # quick: two seeds, 15 epochs, and Hutchinson (100 probes) for traces beyond 2000 parameters (the MLP)
+    return LandscapeConfig(dataset=dataset, seeds=(0, 42), train=TrainConfig(15, 32, 0.01, 15), exact_max=2000)
