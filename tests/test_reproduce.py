@@ -113,6 +113,13 @@ def test_config_show_prints_toml_that_round_trips(capsys, tmp_path):
     assert study.resolve("quick", ("mnist", "xxz"), f).to_dict() == parsed
 
 
+def test_mnist_path_reaches_every_mnist_part(tmp_path):
+    s = study.resolve("quick", ("mnist", "xxz"), mnist_path=tmp_path / "mnist.npz")
+    for part in ("poison", "unlearn", "landscape"):
+        assert s.sections["mnist"][part].data_options == {"mnist_path": str(tmp_path / "mnist.npz")}
+        assert s.sections["xxz"][part].data_options == {}
+
+
 def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
     f = tmp_path / "c.toml"
     f.write_text('preset = "quick"\n[mnist.poison]\nruns = 3\n[mnist.poison.models.mlp-8-2]\nhidden = [8, 2]\n'
@@ -259,6 +266,9 @@ STUDY_BAD = [
     ("missing MNIST file", lambda t: R + ["--config", _toml(
         t, f'[mnist.poison]\ndata_options = {{mnist_path = "{t / "none.npz"}"}}')], "none.npz"),
     ("corrupt MNIST file", lambda t: R + ["--config", _corrupt_mnist(t)], "bad.npz"),
+    ("missing --mnist-path", lambda t: R + ["--mnist-path", str(t / "gone.npz")], "gone.npz"),
+    ("--mnist-path with xxz", lambda t: ["reproduce", "xxz", "--mnist-path", str(t / "gone.npz")],
+     "--mnist-path applies"),
     ("corrupt XXZ cache", lambda t: ["reproduce", "xxz", "--config", _corrupt_xxz_cache(t)], "corrupt"),
     ("unknown executor", lambda t: R + ["--executor", "spark"], "unknown executor"),
     ("zero dask workers", lambda t: R + ["--executor", "dask", "--workers", "0"], "--workers"),

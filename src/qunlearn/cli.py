@@ -659,6 +659,8 @@ def reproduce(
                                                     "paper-xxz [default: the config file's preset, else paper]"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file overriding any field of the preset"),
     out_dir: Path = typer.Option(Path("runs/reproduce"), "--out", help="run directory"),
+    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files) "
+                                                         "for every MNIST part"),
     fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
     executor: str = EXECUTOR,
@@ -676,7 +678,9 @@ def reproduce(
         raise InputError(f"unknown preset {preset!r}; use paper or quick (or {', '.join(st.STUDY_PRESETS)})")
     _check_executor(executor, scheduler, workers)
     datasets = DATASET_NAMES if target == "all" else (target,)
-    study = st.resolve(preset, datasets, config)
+    if mnist_path is not None and "mnist" not in datasets:
+        raise InputError("--mnist-path applies to reproduce mnist or all")
+    study = st.resolve(preset, datasets, config, mnist_path=mnist_path)
     top, parts = rp.plan(study, out_dir, fresh=fresh)  # refuses a clashing directory, touches nothing
     rp.check_inputs(study)
     total = sum(p.total for p in parts)

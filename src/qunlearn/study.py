@@ -270,8 +270,15 @@ class Study:
         return out
 
 
-def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Path | None = None) -> Study:
-    """The validated study for ``preset`` (or the file's ``preset``, else ``paper``) and the file's overrides."""
+DATA_PARTS = ("poison", "unlearn", "landscape")  # the parts that load data (embed uses poison's options)
+
+
+def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Path | None = None,
+            mnist_path: str | Path | None = None) -> Study:
+    """The validated study for ``preset`` (or the file's ``preset``, else ``paper``) and the file's overrides.
+
+    ``mnist_path`` (full MNIST files) is set in the data options of every MNIST part.
+    """
     overrides = read_toml(config_file) if config_file is not None else {}
     file_preset = overrides.get("preset")
     if file_preset is not None and not isinstance(file_preset, str):
@@ -279,7 +286,12 @@ def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Pa
     name = preset or file_preset or "paper"
     study = preset_for(name, datasets)
     try:
-        return Study(apply_overrides(study, overrides))
+        study = apply_overrides(study, overrides)
+        if mnist_path is not None and "mnist" in study:
+            for part in DATA_PARTS:
+                study["mnist"][part]["data_options"] = {**study["mnist"][part]["data_options"],
+                                                        "mnist_path": str(mnist_path)}
+        return Study(study)
     except InputError as e:
         if config_file is None:
             raise
