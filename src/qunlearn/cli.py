@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .errors import InputError, check_alpha, check_choices, check_nonnegative
+from .executor import check_args as check_executor_args
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -104,23 +105,6 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tup
 EXECUTOR = typer.Option("local", "--executor", help="where cells run: local (this process) or dask")
 SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
 WORKERS = typer.Option(None, "--workers", help="start a local dask cluster of N worker processes on loopback")
-
-
-def _check_executor(executor: str, scheduler: Optional[str], workers: Optional[int]) -> None:
-    """Refuse bad executor arguments before any work (the cluster itself starts later)."""
-    from .executor import EXECUTORS
-
-    if executor not in EXECUTORS:
-        raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    if executor == "local" and (scheduler is not None or workers is not None):
-        raise InputError("--scheduler and --workers apply to --executor dask only")
-    if executor == "dask":
-        if (scheduler is None) == (workers is None):
-            raise InputError("--executor dask needs either --scheduler tcp://HOST:PORT or --workers N")
-        if workers is not None and workers < 1:
-            raise InputError(f"--workers must be a positive integer, got {workers}")
-        if scheduler is not None and "://" not in scheduler:
-            raise InputError(f"--scheduler {scheduler!r} must be an address such as tcp://10.0.0.5:8786")
 
 
 def _executor(executor: str, scheduler: Optional[str], workers: Optional[int]):
@@ -229,7 +213,7 @@ def poison(
     workers: Optional[int] = WORKERS,
 ):
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
-    _check_executor(executor, scheduler, workers)
+    check_executor_args(executor, scheduler, workers)
     from .config import DATASET_NAMES, MODEL_KINDS, poison_preset, with_overrides, with_train_overrides
     from .poison import ATTACKS
 
@@ -390,7 +374,7 @@ def unlearn(
     workers: Optional[int] = WORKERS,
 ):
     """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
-    _check_executor(executor, scheduler, workers)
+    check_executor_args(executor, scheduler, workers)
     from . import plots
     from .experiments import unlearning
     from .runs import RunDir
@@ -440,7 +424,7 @@ def sweep(
     workers: Optional[int] = WORKERS,
 ):
     """Weight sweep of SCRUB or gradient ascent: final validation accuracy over the grid."""
-    _check_executor(executor, scheduler, workers)
+    check_executor_args(executor, scheduler, workers)
     from . import plots
     from .experiments import unlearning
     from .runs import RunDir
@@ -501,7 +485,7 @@ def landscape(
     workers: Optional[int] = WORKERS,
 ):
     """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
-    _check_executor(executor, scheduler, workers)
+    check_executor_args(executor, scheduler, workers)
     from dataclasses import replace
 
     from . import plots
@@ -676,7 +660,7 @@ def reproduce(
         raise InputError(f"unknown target {target!r}; use one of {', '.join(REPRODUCE_TARGETS)}")
     if preset is not None and preset not in ("paper", "quick") + st.STUDY_PRESETS:
         raise InputError(f"unknown preset {preset!r}; use paper or quick (or {', '.join(st.STUDY_PRESETS)})")
-    _check_executor(executor, scheduler, workers)
+    check_executor_args(executor, scheduler, workers)
     datasets = DATASET_NAMES if target == "all" else (target,)
     if mnist_path is not None and "mnist" not in datasets:
         raise InputError("--mnist-path applies to reproduce mnist or all")

@@ -77,8 +77,7 @@ class DaskExecutor:
             raise InputError(
                 "the dask executor needs dask.distributed; install it with pip install \"qunlearn[dask]\""
             ) from None
-        if (scheduler is None) == (workers is None):
-            raise InputError("the dask executor needs either --scheduler tcp://HOST:PORT or --workers N")
+        check_args("dask", scheduler, workers)
         self.retries = retries
         self._cluster = None
         if scheduler is not None:
@@ -87,8 +86,6 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as e:
                 raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({e}); check the address") from None
         else:
-            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-                raise InputError(f"--workers must be a positive integer, got {workers!r}")
             self._cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
                 host="127.0.0.1", dashboard_address=None, silence_logs=40,
@@ -135,12 +132,25 @@ class DaskExecutor:
         self.close()
 
 
-def make_executor(kind: str = "local", scheduler: str | None = None, workers: int | None = None):
-    """The executor named by ``kind`` (``local`` or ``dask``)."""
+def check_args(kind: str, scheduler: str | None = None, workers: int | None = None) -> None:
+    """Refuse a bad executor choice (:class:`InputError`) before any work or cluster start."""
     if kind not in EXECUTORS:
         raise InputError(f"unknown executor {kind!r}; use one of {', '.join(EXECUTORS)}")
     if kind == "local":
         if scheduler is not None or workers is not None:
             raise InputError("--scheduler and --workers apply to --executor dask only")
+        return
+    if (scheduler is None) == (workers is None):
+        raise InputError("--executor dask needs either --scheduler tcp://HOST:PORT or --workers N")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InputError(f"--workers must be a positive integer, got {workers!r}")
+    if scheduler is not None and "://" not in scheduler:
+        raise InputError(f"--scheduler {scheduler!r} must be an address such as tcp://10.0.0.5:8786")
+
+
+def make_executor(kind: str = "local", scheduler: str | None = None, workers: int | None = None):
+    """The executor named by ``kind`` (``local`` or ``dask``)."""
+    check_args(kind, scheduler, workers)
+    if kind == "local":
         return LocalExecutor()
     return DaskExecutor(scheduler=scheduler, workers=workers)
