@@ -24,10 +24,16 @@ PRECISIONS = ("complex64", "complex128")
 _state = {"precision": None}
 
 
-def set_precision(precision: str = "complex64") -> None:
-    """Select the circuit precision for this process (``complex64`` or ``complex128``)."""
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else :class:`InputError`."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def set_precision(precision: str = "complex64") -> None:
+    """Select the circuit precision for this process (``complex64`` or ``complex128``)."""
+    check_precision(precision)
     if _state["precision"] == precision:
         return
     tc.set_backend("jax")

@@ -100,6 +100,23 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tup
     return check_choices(items, allowed, what)
 
 
+# ----------------------------------------------------------------- options shared by the commands
+
+DATASET = typer.Option("mnist", help="mnist or xxz")
+PRECISION = typer.Option("complex64", help="circuit precision: complex64 or complex128")
+MNIST_PATH = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)")
+FRESH = typer.Option(False, "--fresh", help="discard an existing run in --out and start over")
+
+
+def _data_options(dataset: str, mnist_path: Optional[Path]) -> dict:
+    """The data options of ``--mnist-path`` (refused for a dataset other than MNIST)."""
+    if mnist_path is None:
+        return {}
+    if dataset != "mnist":
+        raise InputError("--mnist-path applies to --dataset mnist only")
+    return {"mnist_path": str(mnist_path)}
+
+
 # ----------------------------------------------------------------- executors
 
 EXECUTOR = typer.Option("local", "--executor", help="where cells run: local (this process) or dask")
@@ -194,7 +211,7 @@ def _poison_sweep(cfg, out_dir: Path, fresh: bool, title: str, executor=("local"
 
 @app.command()
 def poison(
-    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    dataset: str = DATASET,
     model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
     attack: str = typer.Option("label-flip,feature-randomization", help="comma list of attacks"),
     alphas: str = typer.Option("0:0.9:0.1", help="noise ratios: start:stop:step (stop included) or a comma list"),
@@ -205,9 +222,9 @@ def poison(
     batch_size: Optional[int] = typer.Option(None, help="override the preset's batch size (all models)"),
     lr: Optional[float] = typer.Option(None, help="override the preset's learning rate (all models)"),
     seed: int = typer.Option(0, help="base seed; every cell derives its keys from it"),
-    precision: str = typer.Option("complex64", help="circuit precision: complex64 or complex128"),
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    precision: str = PRECISION,
+    mnist_path: Optional[Path] = MNIST_PATH,
+    fresh: bool = FRESH,
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
@@ -222,11 +239,9 @@ def poison(
     models = parse_list(model, MODEL_KINDS, "model", "--model")
     attacks = parse_list(attack, ATTACKS, "attack", "--attack")
     grid = parse_alphas(alphas)
-    if mnist_path is not None and dataset != "mnist":
-        raise InputError("--mnist-path applies to --dataset mnist only")
+    data_options = _data_options(dataset, mnist_path)
     cfg = poison_preset(preset, dataset)
     cfg = with_train_overrides(cfg, epochs=epochs, batch_size=batch_size, lr=lr)
-    data_options = {"mnist_path": str(mnist_path)} if mnist_path is not None else {}
     cfg = with_overrides(
         cfg,
         models={m: cfg.models[m] for m in models},
@@ -237,17 +252,16 @@ def poison(
         precision=precision,
         data_options=data_options,
     )
-    from .backend import PRECISIONS
+    from .backend import check_precision  # imports TensorCircuit: keep it out of start-up
 
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     _poison_sweep(cfg, out_dir, fresh, f"{dataset.upper()} ({preset} preset)", (executor, scheduler, workers))
 
 
 @app.command()
 def quickstart(
     out_dir: Path = typer.Option(Path("runs/quickstart"), "--out", help="run directory"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    fresh: bool = FRESH,
 ):
     """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
     from .config import poison_preset, with_overrides
@@ -304,7 +318,6 @@ def print_unlearn_summary(results, title: str) -> None:
 
 def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs, batch_size, lr, train_epochs,
                     weights, seed, precision, mnist_path):
-    from .backend import PRECISIONS
     from .config import DATASET_NAMES, MODEL_KINDS, unlearn_preset, with_overrides, with_unlearn_overrides
     from .poison import ATTACKS
     from .unlearn import METHODS, PAPER_METHODS
@@ -321,10 +334,10 @@ def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs
         method_list = PAPER_METHODS
     else:
         method_list = parse_list(methods, tuple(METHODS), "unlearning method", "--methods")
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if mnist_path is not None and dataset != "mnist":
-        raise InputError("--mnist-path applies to --dataset mnist only")
+    from .backend import check_precision
+
+    check_precision(precision)
+    data_options = _data_options(dataset, mnist_path)
     cfg = unlearn_preset(preset, dataset)
     cfg = with_unlearn_overrides(cfg, epochs=epochs, batch_size=batch_size, lr=lr)
     if train_epochs is not None:
@@ -334,7 +347,7 @@ def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs
     return with_overrides(
         cfg, models={m: cfg.models[m] for m in models}, attack=attack, alpha=alpha, methods=method_list,
         weights=parse_weights(weights), runs=runs, seed=seed, precision=precision,
-        data_options={"mnist_path": str(mnist_path)} if mnist_path is not None else {},
+        data_options=data_options,
     )
 
 
@@ -352,7 +365,7 @@ def _check_data(cfg, runs: int | None = None) -> None:
 
 @app.command()
 def unlearn(
-    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    dataset: str = DATASET,
     model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
     attack: str = typer.Option("label-flip", help="how the forget set was poisoned: label-flip or feature-randomization"),
     alpha: str = typer.Option("0.3", help="noise ratio of the poisoning to unlearn"),
@@ -366,9 +379,9 @@ def unlearn(
     train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
     weight: list[str] = typer.Option([], "--weight", help="METHOD.WEIGHT=VALUE, e.g. scrub.fo_w=0.5 (repeatable)"),
     seed: int = typer.Option(0, help="base seed"),
-    precision: str = typer.Option("complex64", help="complex64 or complex128"),
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    precision: str = PRECISION,
+    mnist_path: Optional[Path] = MNIST_PATH,
+    fresh: bool = FRESH,
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
@@ -405,7 +418,7 @@ def unlearn(
 @app.command()
 def sweep(
     method: str = typer.Argument(..., help="scrub (grid over kl_w x fo_w) or gradient_ascent (grid over fo_w)"),
-    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    dataset: str = DATASET,
     model: str = typer.Option("qnn,mlp", help="comma list of models: qnn, mlp"),
     attack: str = typer.Option("label-flip", help="label-flip or feature-randomization"),
     alpha: str = typer.Option("0.3", help="noise ratio of the poisoning to unlearn"),
@@ -416,9 +429,9 @@ def sweep(
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models)"),
     train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
     seed: int = typer.Option(0, help="base seed"),
-    precision: str = typer.Option("complex64", help="complex64 or complex128"),
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    precision: str = PRECISION,
+    mnist_path: Optional[Path] = MNIST_PATH,
+    fresh: bool = FRESH,
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
@@ -469,7 +482,7 @@ def sweep(
 
 @app.command()
 def landscape(
-    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    dataset: str = DATASET,
     model: str = typer.Option("qnn,mlp", help="comma list of models: qnn (the landscape ansatz), mlp"),
     alphas: str = typer.Option("0.2,0.3,0.4", help="noisy label-flip ratios (the clean model is always trained)"),
     seeds: str = typer.Option("0,42,123,1024,2048", help="comma list of seeds"),
@@ -477,9 +490,9 @@ def landscape(
     out_dir: Path = typer.Option(Path("runs/landscape"), "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="override the training epochs"),
     n_hessian: Optional[int] = typer.Option(None, help="held-out points in the Hessian's loss [100]"),
-    precision: str = typer.Option("complex64", help="complex64 or complex128"),
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    precision: str = PRECISION,
+    mnist_path: Optional[Path] = MNIST_PATH,
+    fresh: bool = FRESH,
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
@@ -489,7 +502,6 @@ def landscape(
     from dataclasses import replace
 
     from . import plots
-    from .backend import PRECISIONS
     from .config import MODEL_KINDS, landscape_preset
     from .experiments import landscape as exp
     from .runs import RunDir
@@ -502,11 +514,12 @@ def landscape(
             seed_list.append(int(part.strip()))
         except ValueError:
             raise InputError(f"seeds must be comma-separated non-negative integers, got {seeds!r}") from None
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    from .backend import check_precision
+
+    check_precision(precision)
     cfg = landscape_preset(preset, dataset)
     changes = dict(models=models, alphas=grid, seeds=tuple(seed_list), precision=precision,
-                   data_options={"mnist_path": str(mnist_path)} if mnist_path is not None else {})
+                   data_options=_data_options(dataset, mnist_path))
     if epochs is not None:
         changes["train"] = replace(cfg.train, epochs=epochs, eval_every=epochs)
     if n_hessian is not None:
@@ -548,14 +561,14 @@ def landscape(
 
 @app.command()
 def embed(
-    dataset: str = typer.Option("mnist", help="mnist or xxz"),
+    dataset: str = DATASET,
     attack: str = typer.Option("label-flip,feature-randomization", help="comma list of attacks"),
     alpha: str = typer.Option("0.3", help="noise ratio"),
     out_dir: Path = typer.Option(Path("runs/embed"), "--out", help="run directory"),
     seed: int = typer.Option(0, help="seed of the poisoning and of t-SNE"),
     perplexity: float = typer.Option(30.0, help="t-SNE perplexity"),
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    mnist_path: Optional[Path] = MNIST_PATH,
+    fresh: bool = FRESH,
 ):
     """t-SNE of clean, label-flipped and feature-randomised data, side by side."""
     from .config import DATASET_NAMES
@@ -567,7 +580,7 @@ def embed(
         raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
     attacks = parse_list(attack, ATTACKS, "attack", "--attack")
     a = check_alpha(alpha)
-    options = {"mnist_path": str(mnist_path)} if mnist_path is not None else {}
+    options = _data_options(dataset, mnist_path)
     record = dict(dataset=dataset, attacks=list(attacks), alpha=a, seed=seed, perplexity=perplexity, data_options=options)
     run_dir = RunDir(out_dir, "embed", record, fresh=fresh)
     t0 = time.perf_counter()
@@ -645,7 +658,7 @@ def reproduce(
     out_dir: Path = typer.Option(Path("runs/reproduce"), "--out", help="run directory"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files) "
                                                          "for every MNIST part"),
-    fresh: bool = typer.Option(False, "--fresh", help="discard an existing run in --out and start over"),
+    fresh: bool = FRESH,
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
@@ -776,7 +789,7 @@ def data_xxz(
 
 @data_app.command("mnist")
 def data_mnist(
-    mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)"),
+    mnist_path: Optional[Path] = MNIST_PATH,
     n_per_class: int = typer.Option(250, help="training images per class"),
 ):
     """Load MNIST 1 vs 9 (amplitude-encoded) and print a summary."""
