@@ -72,21 +72,25 @@ def summarize(table: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
 
 
 def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_cell: Callable | None = None,
-              cell_id: Callable = lambda c: c.id) -> dict[str, pd.DataFrame]:
-    """Tables of every cell: read if finished, else computed by ``executor`` and written atomically.
+              cell_id: Callable = lambda c: c.id, done: Callable | None = None, load: Callable | None = None,
+              save: Callable | None = None) -> dict[str, Any]:
+    """Results of every cell: loaded if finished, else computed by ``executor`` and saved atomically.
 
-    ``fn(*shared, cell)`` computes one cell's table; ``shared`` is sent to the
-    executor's workers once. ``on_cell(cell, status, seconds)`` reports each
-    cell (``"skipped"``: already in ``run_dir``; ``"done"``: just computed).
+    ``fn(*shared, cell)`` computes one cell; ``shared`` is sent to the executor's
+    workers once. ``on_cell(cell, status, seconds)`` reports each cell
+    (``"skipped"``: already in ``run_dir``; ``"done"``: just computed, with its
+    wall time). A cell's result is a table kept as ``cells/<id>.csv`` unless
+    ``done(id)``, ``load(id)`` and ``save(id, result)`` say how else it is stored.
     """
     from ..executor import LocalExecutor
 
     executor = executor or LocalExecutor()
-    tables, todo = {}, []
+    done, load, save = done or run_dir.has_cell, load or run_dir.read_cell, save or run_dir.write_cell
+    results, todo = {}, []
     for cell in cells:
         cid = cell_id(cell)
-        if run_dir.has_cell(cid):
-            tables[cid] = run_dir.read_cell(cid)
+        if done(cid):
+            results[cid] = load(cid)
             if on_cell:
                 on_cell(cell, "skipped", 0.0)
         else:
@@ -94,12 +98,12 @@ def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_ce
     if todo:
         handles = tuple(executor.share(s) for s in shared)
         by_id = {cell_id(c): c for c in todo}
-        for cid, table, seconds in executor.map([(cell_id(c), fn, handles + (c,)) for c in todo]):
-            run_dir.write_cell(cid, table)
-            tables[cid] = table
+        for cid, result, seconds in executor.map([(cell_id(c), fn, handles + (c,)) for c in todo]):
+            save(cid, result)
+            results[cid] = result
             if on_cell:
                 on_cell(by_id[cid], "done", seconds)
-    return tables
+    return results
 
 
 def check_memory(models: dict, ds: Dataset, runs: int, precision: str = "complex64") -> None:

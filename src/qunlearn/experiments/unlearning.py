@@ -39,7 +39,6 @@ from ..poison import poison
 from ..runs import RunDir, atomic_write_bytes
 from ..train import accuracy, bce, eval_epochs, fit, supervised_program
 from ..unlearn import METHODS, resolve_weights
-from ..executor import LocalExecutor
 from .common import alpha_tag, build_model, cell_key, history_table, run_cells
 
 SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
@@ -194,27 +193,20 @@ def _train_cell(cfg: UnlearnConfig, ds, data: dict, name: str):
 def trained_models(cfg: UnlearnConfig, ds, data: dict, run_dir: RunDir, executor=None,
                    on_cell: Callable | None = None) -> dict:
     """The models to unlearn of every model name (one per run), trained once and cached in the run directory."""
-    out, todo = {}, []
-    for name in cfg.models:
+    path = lambda name: run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"  # noqa: E731
+
+    def load(name):
         model = build_model(cfg.models[name].model, ds)
-        path = run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"
-        if path.exists():
-            like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
-            with np.load(path) as stored:
-                out[name] = _unflatten(like, stored)
-            if on_cell:
-                on_cell((name, "train model to unlearn"), "skipped", 0.0)
-        else:
-            todo.append(name)
-    if todo:
-        executor = executor or LocalExecutor()
-        shared = (executor.share(cfg), executor.share(ds), executor.share(data))
-        for name, params, seconds in executor.map([(name, _train_cell, shared + (name,)) for name in todo]):
-            _save_npz(run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz", **_flatten(params))
-            out[name] = jax.tree_util.tree_map(jnp.asarray, params)
-            if on_cell:
-                on_cell((name, "train model to unlearn"), "done", seconds)
-    return {name: out[name] for name in cfg.models}
+        like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
+        with np.load(path(name)) as stored:
+            return _unflatten(like, stored)
+
+    params = run_cells(run_dir, executor, list(cfg.models), _train_cell, (cfg, ds, data),
+                       on_cell=None if on_cell is None else (lambda n, st, sec: on_cell((n, "train model to unlearn"),
+                                                                                       st, sec)),
+                       cell_id=lambda name: name, done=lambda name: path(name).exists(), load=load,
+                       save=lambda name, p: _save_npz(path(name), **_flatten(p)))
+    return {name: jax.tree_util.tree_map(jnp.asarray, params[name]) for name in cfg.models}
 
 
 def _run_data(data):
@@ -303,35 +295,29 @@ def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None,
     data = unlearning_data(cfg, ds)  # refuses an empty forget set before the directory is touched
     run_dir.start()
     trained = trained_models(cfg, ds, data, run_dir, executor, on_cell)
-    vectors, timing, tables, todo = {}, {}, {}, []
+    npz = lambda cid: run_dir.cells_dir / f"{cid}.npz"  # noqa: E731
+
+    def load(cid):
+        with np.load(npz(cid)) as z:
+            vec = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
+            return run_dir.read_cell(cid), vec, float(z["seconds"]), float(z["compile_s"])
+
+    def save(cid, result):
+        table, vec, seconds, compile_s = result
+        _save_npz(npz(cid), **vec, seconds=seconds, compile_s=compile_s)
+        run_dir.write_cell(cid, table)
+
+    out = run_cells(run_dir, executor, cells(cfg), _method_cell, (cfg, ds, data, trained), on_cell,
+                    cell_id=lambda c: RunDir.cell_id(*c), done=lambda cid: run_dir.has_cell(cid) and npz(cid).exists(),
+                    load=load, save=save)
+    tables, vectors, timing = {}, {}, {}
     for cell in cells(cfg):
-        cid = RunDir.cell_id(*cell)
-        npz = run_dir.cells_dir / f"{cid}.npz"
-        if run_dir.has_cell(cid) and npz.exists():
-            tables[cell] = run_dir.read_cell(cid)
-            with np.load(npz) as z:
-                vectors[cell] = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
-                timing[cell] = (float(z["seconds"]), float(z["compile_s"]))
-            if on_cell:
-                on_cell(cell, "skipped", 0.0)
-        else:
-            todo.append(cell)
-    if todo:
-        executor = executor or LocalExecutor()
-        shared = (executor.share(cfg), executor.share(ds), executor.share(data), executor.share(trained))
-        by_id = {RunDir.cell_id(*c): c for c in todo}
-        for cid, (table, vec, seconds, compile_s), _ in executor.map(
-                [(RunDir.cell_id(*c), _method_cell, shared + (c,)) for c in todo]):
-            cell = by_id[cid]
-            _save_npz(run_dir.cells_dir / f"{cid}.npz", **vec, seconds=seconds, compile_s=compile_s)
-            run_dir.write_cell(cid, table)
-            tables[cell], vectors[cell], timing[cell] = table, vec, (seconds, compile_s)
-            if on_cell:
-                on_cell(cell, "done", seconds)
+        table, vec, seconds, compile_s = out[RunDir.cell_id(*cell)]
+        tables[cell], vectors[cell], timing[cell] = table, vec, (seconds, compile_s)
     histories, results = [], []
     for name in cfg.models:
         last_step = cfg.models[name].unlearn.epochs
-        keep = [m for m in cfg.methods]
+        keep = list(cfg.methods)
         hist = pd.concat([tables[(name, m)] for m in keep], ignore_index=True)
         histories.append(hist)
         vec = {m: vectors[(name, m)] for m in keep} | {"retrain": vectors[(name, "retrain")]}
@@ -392,9 +378,7 @@ def _sweep_chunk(mc, ds, data: dict, runs: int, n_settings: int) -> int:
     not depend on the machine), on an accelerator as many as half its memory holds."""
     if mc.kind == "mlp":
         return n_settings
-    import jax as _jax
-
-    if _jax.devices()[0].platform == "cpu":
+    if jax.devices()[0].platform == "cpu":
         return max(1, min(n_settings, 10 // runs))
     from ..memory import chunk_size, qnn_bytes
 
