@@ -713,8 +713,8 @@ def reproduce(
     if report:
         from . import report as rep
 
-        md, page = rep.write(top.path)
-        for c in rep.claims(rep.load(top.path)):
+        md, page, found = rep.write(top.path)
+        for c in found:
             out.print(f"claim {c.number} ({c.dataset}): {c.status}", highlight=False)
         out.print(f"report:   {md}  and  {page}")
 
@@ -726,12 +726,11 @@ def report_cmd(
     """Write DIR/report.md and DIR/report.html: setup, figures, key tables and the paper's claims tested."""
     from . import report as rep
 
-    md, page = rep.write(run_dir)
-    run = rep.load(run_dir)
+    md, page, found = rep.write(run_dir)
     t = Table(title="claims of the paper, tested on this run")
     for col in ("claim", "dataset", "status", "numbers"):
         t.add_column(col)
-    for c in rep.claims(run):
+    for c in found:
         t.add_row(str(c.number), c.dataset, c.status, c.evidence)
     out.print(t)
     out.print(f"report:   {md}  and  {page}")

@@ -51,7 +51,7 @@ def _read_part(d: Path) -> dict[str, Any] | None:
     except ValueError:
         raise InputError(f"{cfg_file} is corrupt; rerun the experiment into that directory with --fresh") from None
     part = {"dir": d, "experiment": record.get("experiment"), "config": record.get("config", {})}
-    for name in ("results", "history", "timing"):
+    for name in ("results", "timing"):  # the report needs no learning curves (history.csv)
         part[name] = _read_csv(d / f"{name}.csv")
     part["embedding"] = _read_csv(d / "embedding.csv")
     return part
@@ -382,13 +382,12 @@ def _ordered(run: RunTables):
     return sorted(run.parts.items(), key=lambda kv: (kv[0][0], _ORDER.get(kv[0][1], 9), kv[0][1]))
 
 
-def build(run: RunTables) -> _Doc:
+def build(run: RunTables, found: list[Claim]) -> _Doc:
     doc = _Doc(run.path)
     doc.h(1, "qunlearn report")
     doc.p("Chen and Zhang, 'Superior resilience to poisoning and amenability to unlearning in quantum machine "
           "learning' (arXiv:2508.02422), reproduced with qunlearn. Every number below is read from this run's "
           "tables; mean ± standard deviation over runs.")
-    found = claims(run)
     doc.h(2, "Claims")
     if found:
         n = {s: sum(c.status == s for c in found) for s in (HELD, NOT_HELD, UNTESTED)}
@@ -428,12 +427,13 @@ def build(run: RunTables) -> _Doc:
     return doc
 
 
-def write(path: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` and ``report.html`` into the run directory ``path``; return their paths."""
+def write(path: str | Path) -> tuple[Path, Path, list[Claim]]:
+    """Write ``report.md`` and ``report.html`` into the run directory ``path``; return their paths and the claims."""
     run = load(path)
-    doc = build(run)
+    found = claims(run)
+    doc = build(run, found)
     md, page = run.path / "report.md", run.path / "report.html"
     atomic_write_text(md, "\n\n".join(doc.md) + "\n")
     atomic_write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>qunlearn report</title>"
                       f"<style>{_CSS}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")
-    return md, page
+    return md, page, found
