@@ -30,7 +30,6 @@ from typing import Any
 from .config import (
     DATASET_NAMES,
     LandscapeConfig,
-    ModelConfig,
     PoisonConfig,
     UnlearnConfig,
     landscape_preset,
@@ -168,17 +167,6 @@ def apply_overrides(study: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 
 
 # ------------------------------------------------------------------ validation
-
-
-def _model_configs(models: dict, where: str) -> dict:
-    out = {}
-    for name, m in models.items():
-        try:
-            out[name] = ModelConfig(kind=m["kind"], train=TrainConfig(**m["train"]), depth=m["depth"],
-                                    hidden=tuple(m["hidden"]))
-        except (KeyError, TypeError) as e:
-            raise InputError(f"{where}.models.{name}: {e}") from None
-    return out
 
 
 def _typed(section: dict, name: str, d: str):

@@ -33,8 +33,8 @@ A method is registered with :func:`method`; it gets the model, the trained
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 import jax
 import jax.numpy as jnp

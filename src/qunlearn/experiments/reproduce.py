@@ -18,6 +18,7 @@ refused with the differences named, and ``fresh`` starts everything over.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -179,13 +180,20 @@ def check_inputs(study: Study) -> None:
     from .. import data as data_mod
     from .common import check_memory
 
+    loaded = {}
+
+    def dataset(d, options):  # parts usually share their data options: load each set once
+        key = (d, json.dumps(options, sort_keys=True))
+        if key not in loaded:
+            loaded[key] = data_mod.load(d, **options)
+        return loaded[key]
+
     for d, sec in study.sections.items():
         for name in ("poison", "unlearn"):
             cfg = sec[name]
-            ds = data_mod.load(d, **cfg.data_options)
-            check_memory(cfg.models, ds, cfg.runs, cfg.precision)
+            check_memory(cfg.models, dataset(d, cfg.data_options), cfg.runs, cfg.precision)
         if "landscape" in sec["parts"]:
-            data_mod.load(d, **sec["landscape"].data_options)
+            dataset(d, sec["landscape"].data_options)
 
 
 def run(study: Study, top: RunDir, parts: list[Part], executor=None,
