@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import qnn_toy
 
 from qunlearn.errors import InputError
 from qunlearn.models import MLP, QNN
@@ -213,21 +214,6 @@ def test_fit_custom_step_fn_sees_epoch_index():
 # ---------------------------------------------------------------- training on toy problems
 
 
-def _qnn_toy(n_qubits=4, n=32, seed=0):
-    """Class k: amplitude concentrated on basis states whose qubit 0 (the MSB) equals k.
-
-    Readout is on the last qubit, so the circuit has to move information from
-    qubit 0 to qubit n-1 (through the RZZ ring) to classify.
-    """
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    x = 0.3 * rng.normal(size=(n, 2**n_qubits))
-    msb = (np.arange(2**n_qubits) >> (n_qubits - 1)) & 1
-    x[msb[None, :] == y[:, None]] += 1.0
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), y.astype(np.int32)
-
-
 def _blobs(n=40, d=4, seed=0):
     rng = np.random.default_rng(seed)
     y = (np.arange(n) % 2).astype(np.int32)
@@ -245,7 +231,7 @@ def _bce_np(p, y):
 
 
 def test_qnn_training_lowers_loss():
-    x, y = _qnn_toy()
+    x, y = qnn_toy()
     model = QNN(4, 2)
     cfg = TrainConfig(epochs=30, batch_size=16, lr=0.1, eval_every=10)
     params, hist = train(model, jax.random.PRNGKey(0), x, y, cfg)

@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from helpers import qnn_toy
+
 from qunlearn import backend, cli
 from qunlearn.config import FULL_BATCH, UnlearnConfig, UnlearnModelConfig
 from qunlearn.data import Dataset
@@ -42,18 +44,8 @@ RUNS = 2
 TABLE_COLUMNS = ["dataset", "model", "attack", "alpha", "method", "run", "step", "metric", "value"]
 
 
-def _toy(n: int, seed: int):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    x = 0.3 * rng.normal(size=(n, 2**N_QUBITS))
-    msb = (np.arange(2**N_QUBITS) >> (N_QUBITS - 1)) & 1
-    x[msb[None, :] == y[:, None]] += 1.0
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), y.astype(np.int32)
-
-
-_XT, _YT = _toy(40, 0)
-_XV, _YV = _toy(20, 1)
+_XT, _YT = qnn_toy(N_QUBITS, 40, 0)
+_XV, _YV = qnn_toy(N_QUBITS, 20, 1)
 DS = Dataset("mnist", _XT, _YT, _XV, _YV, {"source": "synthetic test data"})
 
 U_EPOCHS = 3
