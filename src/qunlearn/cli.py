@@ -351,16 +351,15 @@ def _unlearn_config(dataset, model, attack, alpha, methods, runs, preset, epochs
     )
 
 
-def _check_data(cfg, runs: int | None = None) -> None:
+def _check_data(cfg) -> None:
     """Load the dataset up front and check the models fit in memory, so that a bad data file or an
     impossible size is refused before the directory is touched."""
     from . import data as data_mod
     from .experiments.common import check_memory
 
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
-    models = getattr(cfg, "models", {})
-    if isinstance(models, dict):
-        check_memory(models, ds, cfg.runs if runs is None else runs, cfg.precision)
+    if isinstance(cfg.models, dict):  # the alpha sweep and unlearning; the landscape names model kinds only
+        check_memory(cfg.models, ds, cfg.runs, cfg.precision)
 
 
 @app.command()
@@ -682,7 +681,7 @@ def reproduce(
     rp.check_inputs(study)
     total = sum(p.total for p in parts)
     eta = _Eta()
-    done = {"all": 0, "part": 0}
+    done = {"part": 0}
     t0 = time.perf_counter()
     progress = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(bar_width=30), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("{task.fields[eta]}"), console=err)
@@ -696,7 +695,6 @@ def reproduce(
             progress.console.log(f"{part.label}: {part.total} cells", highlight=False)
 
         def on_cell(part, label, status, seconds):
-            done["all"] += 1
             done["part"] += 1
             if status == "done":
                 eta.add(part.name, seconds)
