@@ -447,7 +447,7 @@ def sweep(
     cfg = _unlearn_config(dataset, model, attack, alpha, method, runs, preset, epochs, None, None, train_epochs,
                           [], seed, precision, mnist_path)
     out_dir = out_dir or Path(f"runs/sweep-{method}")
-    record = {**cfg.to_dict(), "sweep": {"method": method, "grid": list(values)}}
+    record = unlearning.sweep_record(cfg, method, values)
     run_dir = RunDir(out_dir, "sweep", record, fresh=fresh)
     _check_data(cfg)
     todo = unlearning.sweep_cells(cfg, method, values)
@@ -580,7 +580,7 @@ def embed(
     attacks = parse_list(attack, ATTACKS, "attack", "--attack")
     a = check_alpha(alpha)
     options = _data_options(dataset, mnist_path)
-    record = dict(dataset=dataset, attacks=list(attacks), alpha=a, seed=seed, perplexity=perplexity, data_options=options)
+    record = embedding.record(dataset, attacks, a, seed, perplexity, options)
     run_dir = RunDir(out_dir, "embed", record, fresh=fresh)
     t0 = time.perf_counter()
     with err.status("running t-SNE ..."):

@@ -36,7 +36,20 @@ def _timed(fn: Callable, *args) -> tuple[Any, float]:
     return result, time.perf_counter() - t0
 
 
-class LocalExecutor:
+class _Executor:
+    """What every executor shares: use as a context manager, closed on exit."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LocalExecutor(_Executor):
     """Compute cells in this process, in order."""
 
     name = "local"
@@ -54,17 +67,8 @@ class LocalExecutor:
     def describe(self) -> str:
         return "local (this process)"
 
-    def close(self) -> None:
-        pass
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class DaskExecutor:
+class DaskExecutor(_Executor):
     """Compute cells as tasks on a dask.distributed cluster."""
 
     name = "dask"
@@ -124,12 +128,6 @@ class DaskExecutor:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def check_args(kind: str, scheduler: str | None = None, workers: int | None = None) -> None:

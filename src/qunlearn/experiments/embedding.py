@@ -212,6 +212,12 @@ def label_names(ds: Dataset) -> tuple[str, str] | None:
     return None
 
 
+def record(dataset: str, attacks, alpha: float, seed: int, perplexity: float, data_options: dict) -> dict:
+    """What an embedding's run directory stores as its config."""
+    return dict(dataset=dataset, attacks=list(attacks), alpha=alpha, seed=seed, perplexity=perplexity,
+                data_options=dict(data_options))
+
+
 def run(
     dataset_name: str,
     attacks: Iterable[str],

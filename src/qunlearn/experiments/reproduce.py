@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..runs import RunDir
 from ..study import Study
@@ -43,18 +43,9 @@ class Part:
         return f"{self.dataset}/{self.name}"
 
 
-def _sweep_record(cfg, method: str, grid) -> dict[str, Any]:
-    return {**cfg.to_dict(), "sweep": {"method": method, "grid": list(grid)}}
-
-
-def _embed_record(dataset: str, e: dict, data_options: dict) -> dict[str, Any]:
-    return dict(dataset=dataset, attacks=list(e["attacks"]), alpha=e["alpha"], seed=e["seed"],
-                perplexity=e["perplexity"], data_options=dict(data_options))
-
-
 def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Part]]:
     """The top-level run directory and every part, all validated against what ``out`` holds; nothing written."""
-    from . import landscape, poisoning, unlearning
+    from . import embedding, landscape, poisoning, unlearning
 
     top = RunDir(out, "reproduce", study.to_dict(), fresh=fresh)
     parts: list[Part] = []
@@ -76,7 +67,7 @@ def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Par
             grid = tuple(sec["sweeps"]["grid"])
             for method in sec["sweeps"]["methods"]:
                 scfg = replace(ucfg, methods=(method,))
-                parts.append(Part(d, f"sweep-{method}", rd(f"sweep-{method}", "sweep", _sweep_record(scfg, method, grid)),
+                parts.append(Part(d, f"sweep-{method}", rd(f"sweep-{method}", "sweep", unlearning.sweep_record(scfg, method, grid)),
                                   len(scfg.models) + len(unlearning.sweep_cells(scfg, method, grid)),
                                   _runner_sweep(scfg, method, grid, base / "unlearn")))
         if "landscape" in sec["parts"]:
@@ -85,7 +76,7 @@ def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Par
                               _runner_landscape(lcfg)))
         if "embed" in sec["parts"]:
             e, options = sec["embed"], sec["poison"].data_options
-            parts.append(Part(d, "embed", rd("embed", "embed", _embed_record(d, e, options)), 1,
+            parts.append(Part(d, "embed", rd("embed", "embed", embedding.record(d, e["attacks"], e["alpha"], e["seed"], e["perplexity"], options)), 1,
                               _runner_embed(d, e, options)))
     return top, parts
 

@@ -339,6 +339,11 @@ def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None,
 SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}
 
 
+def sweep_record(cfg: UnlearnConfig, method: str, grid) -> dict:
+    """What a sweep's run directory stores as its config: the unlearning config, the method and the grid."""
+    return {**cfg.to_dict(), "sweep": {"method": method, "grid": list(grid)}}
+
+
 def sweep_cells(cfg: UnlearnConfig, method: str, grid: tuple[float, ...]) -> list[tuple[str, float | None]]:
     """(model, kl_w) cells for SCRUB (the fo_w row is one vmapped program), (model, None) otherwise."""
     rows = grid if len(SWEEPS[method]) == 2 else (None,)
