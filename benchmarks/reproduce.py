@@ -46,7 +46,7 @@ def main() -> None:
     if args.parts:
         wanted = set(args.parts.split(","))
         parts = [p for p in parts if p.label in wanted]
-    rp.check_inputs(study)
+    rp.check_inputs(parts)
     for d in datasets:  # the XXZ ground states are a once-per-machine cost, not part of a run
         from qunlearn import data
 

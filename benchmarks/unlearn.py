@@ -24,15 +24,14 @@ import os
 import platform
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import jax
 from _report import emit, timed
 
-from qunlearn.config import unlearn_preset
-from qunlearn.experiments import unlearning
-from qunlearn.runs import RunDir
+from qunlearn.config import SweepConfig, preset_configs
+from qunlearn.experiments import sweeps, unlearning
+from qunlearn.unlearn import PAPER_METHODS
 
 GRID = tuple(round(0.1 * i, 1) for i in range(10))
 
@@ -47,16 +46,16 @@ def main() -> int:
     ap.add_argument("--sweep-rows", type=int, default=10, help="kl_w rows of the SCRUB grid to run (1-10)")
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args()
-    base = unlearn_preset(args.preset, args.dataset)
+    base = preset_configs(args.preset, args.dataset)["unlearn"].replace(methods=PAPER_METHODS)
     if args.runs:
-        base = replace(base, runs=args.runs)
+        base = base.replace(runs=args.runs)
     rows = []
     device = jax.devices()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            cfg = replace(base, models={name: base.models[name]})
-            rd = RunDir(Path(tmp) / f"unlearn-{name}", "unlearn", cfg.to_dict())
-            (_, results), secs = timed(lambda: unlearning.run(cfg, rd))
+            cfg = base.replace(models={name: base.models[name]})
+            result, secs = timed(lambda: unlearning.run(cfg, Path(tmp) / f"unlearn-{name}"))
+            results = result.results
             per = results[results["metric"] == "time_s"].groupby("method")["value"].first()
             comp = results[results["metric"] == "compile_s"].groupby("method")["value"].first()
             detail = ", ".join(f"{m} {per[m]:.1f}s (+{comp[m]:.1f}s compile)" for m in per.index)
@@ -65,12 +64,10 @@ def main() -> int:
             if args.skip_sweep:
                 continue
             k = max(1, min(args.sweep_rows, len(GRID)))
-            srd = RunDir(Path(tmp) / f"sweep-{name}", "sweep", cfg.to_dict())
-            # train the model to unlearn first (cached in the directory), so the sweep time is the sweep's own
-            unlearning.run_sweep(cfg, "scrub", GRID[:1], srd)
-            for cell in srd.cells_dir.glob("*sweep*"):  # keep only the trained models
-                cell.unlink()
-            (_, t_rows) = timed(lambda: unlearning.run_sweep(cfg, "scrub", GRID[:k], srd))
+            # the models to unlearn come from the unlearning run above, so the sweep time is the sweep's own
+            scfg = SweepConfig(cfg, "scrub", GRID[:k])
+            (_, t_rows) = timed(lambda: sweeps.run(scfg, Path(tmp) / f"sweep-{name}",
+                                                   models_from=Path(tmp) / f"unlearn-{name}"))
             per_row = t_rows / k
             total = per_row * len(GRID)
             kind = "measured" if k == len(GRID) else f"estimate from {k} row(s)"

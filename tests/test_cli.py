@@ -57,6 +57,12 @@ def test_rerun_resumes_without_recomputing(tiny_run, capsys):
     assert run_cli(TINY + ["--out", str(tiny_run)]) == 0
     captured = capsys.readouterr()
     assert captured.err.count("cached") == 4
+    from qunlearn.experiments import poisoning
+    from qunlearn.progress import cell_label
+
+    for m in ("qnn", "mlp"):  # one progress line per cell, labelled by cell_label
+        for a in (0.0, 0.4):
+            assert cell_label(poisoning.Cell(m, "label-flip", a)) in captured.err, captured.err
     assert snapshot(tiny_run / "cells") == before
     pd.testing.assert_frame_equal(pd.read_csv(tiny_run / "results.csv"), results_before)
 
@@ -162,11 +168,24 @@ def test_data_xxz_refuses_odd_or_huge_chains(capsys):
 
 
 def test_console_script_exit_status():
-    """The installed entry point (a real process) exits 2 on bad input, no traceback."""
-    proc = subprocess.run([sys.executable, "-m", "qunlearn.cli", "poison", "--alphas", "1.2"],
+    """The installed ``qunlearn`` entry point (a real process) exits 2 on bad input:
+    exactly one line on stderr, ``qunlearn: error: ...``, no traceback."""
+    from pathlib import Path
+    import shutil
+
+    script = Path(sys.executable).parent / "qunlearn"
+    if not script.is_file():
+        found = shutil.which("qunlearn")
+        script = Path(found) if found else None
+    if script is None:
+        pytest.fail("the 'qunlearn' console script is not installed next to "
+                    f"{sys.executable} nor on PATH; run `pip install -e .`")
+    proc = subprocess.run([str(script), "poison", "--alphas", "1.2"],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("qunlearn: error:") and "Traceback" not in proc.stderr
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("qunlearn: error:") and "Traceback" not in proc.stderr
 
 
 def test_single_run_summary(tmp_path, capsys):

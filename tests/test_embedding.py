@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from qunlearn import plots
+from qunlearn.config import EmbedConfig
 from qunlearn.data import Dataset
 from qunlearn.errors import InputError
 from qunlearn.experiments import embedding
@@ -200,8 +201,9 @@ def test_mismatched_delta_info_is_refused():
 
 def test_run_writes_table_and_figure(tmp_path):
     opts = dict(n_spins=4, n_per_class=24)  # 24 training states of 16 complex amplitudes
-    rd = RunDir(tmp_path / "emb", "embedding", {"dataset": "xxz", "alpha": ALPHA, "data_options": opts})
-    table = embedding.run("xxz", ATTACKS, ALPHA, rd, seed=0, data_options=opts, perplexity=5.0)
+    cfg = EmbedConfig(dataset="xxz", data_options=opts, attacks=ATTACKS, alpha=ALPHA, seed=0, perplexity=5.0)
+    rd = RunDir(tmp_path / "emb", embedding.NAME, cfg.to_dict())
+    table = embedding.run(cfg, rd).table
     for name in ("embedding.csv", "embedding.png", "embedding.pdf", "config.json"):
         assert (rd.path / name).is_file() and (rd.path / name).stat().st_size > 0
     stored = pd.read_csv(rd.path / "embedding.csv")
@@ -211,21 +213,30 @@ def test_run_writes_table_and_figure(tmp_path):
     np.testing.assert_allclose(stored[["x", "y"]], table[["x", "y"]], rtol=1e-12)
 
 
+XXZ_OPTS = dict(n_spins=4, n_per_class=24)
+
+
 @pytest.mark.parametrize(
     "args, match",
     [
         (("xxz", ATTACKS, 1.5), "alpha"),
-        (("xxz", ["poison-all"], ALPHA), "unknown poisoning attack"),
+        (("xxz", ["poison-all"], ALPHA), "unknown (poisoning )?attack 'poison-all'"),
         (("cifar", ATTACKS, ALPHA), "unknown dataset"),
     ],
 )
 def test_run_refuses_bad_input_without_creating_the_directory(tmp_path, args, match):
     out = tmp_path / "emb"
-    rd = RunDir(out, "embedding", {})
+    dataset, attacks, alpha = args
+    opts = XXZ_OPTS if dataset == "xxz" else {}
     with pytest.raises(InputError, match=match):
-        embedding.run(*args, rd, data_options=dict(n_spins=4, n_per_class=24) if args[0] == "xxz" else None)
+        embedding.run(EmbedConfig(dataset=dataset, data_options=opts, attacks=attacks, alpha=alpha), out)
     with pytest.raises(InputError, match="perplexity"):
-        embedding.run("xxz", ATTACKS, ALPHA, rd, data_options=dict(n_spins=4, n_per_class=24), perplexity=0)
+        embedding.run(EmbedConfig(dataset="xxz", data_options=XXZ_OPTS, attacks=ATTACKS, alpha=ALPHA,
+                                  perplexity=0), out)
+    # input only run itself can check (the subsample size) is refused before the directory exists too
+    good = EmbedConfig(dataset="xxz", data_options=XXZ_OPTS, attacks=ATTACKS, alpha=ALPHA)
+    with pytest.raises(InputError, match="max_points"):
+        embedding.run(good, RunDir(out, embedding.NAME, good.to_dict()), max_points=2)
     assert not out.exists()
 
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from qunlearn.config import poison_preset, with_overrides, with_train_overrides
+from qunlearn.config import preset_configs
 from qunlearn.errors import InputError
 from qunlearn.executor import DaskExecutor, LocalExecutor, make_executor
 from qunlearn.experiments import poisoning
@@ -22,16 +22,18 @@ pytest.importorskip("distributed")
 
 
 def tiny_cfg(alphas=(0.0, 0.2, 0.4)):
-    cfg = with_train_overrides(poison_preset("quick", "mnist"), epochs=3, batch_size=64, eval_every=3)
-    cfg = with_overrides(cfg, attacks=("label-flip",), alphas=alphas, runs=2,
-                         data_options={"n_per_class": 40})
-    return replace(cfg, models={"qnn": replace(cfg.models["qnn"], depth=2), "mlp": cfg.models["mlp"]})
+    cfg = preset_configs("quick", "mnist")["poison"]
+    models = {k: replace(cfg.models[k], train=replace(cfg.models[k].train, epochs=3, batch_size=64, eval_every=3))
+              for k in ("qnn", "mlp")}
+    models["qnn"] = replace(models["qnn"], spec=replace(models["qnn"].spec, depth=2))
+    return cfg.replace(attacks=("label-flip",), alphas=alphas, runs=2, data_options={"n_per_class": 40},
+                       models=models)
 
 
 def sweep(tmp_path, name, executor, on_cell=None):
     cfg = tiny_cfg()
-    run_dir = RunDir(tmp_path / name, "poison", cfg.to_dict())
-    history = poisoning.run(cfg, run_dir, on_cell=on_cell, executor=executor)
+    run_dir = RunDir(tmp_path / name, poisoning.NAME, cfg.to_dict())
+    history = poisoning.run(cfg, run_dir, on_cell=on_cell, executor=executor).history
     return history, run_dir
 
 

@@ -104,7 +104,7 @@ def test_quadratic_hutchinson(x64):
 
 # ------------------------------------------------------------------ small MLP, float64
 
-MLP_MODEL = MLP(6, (3,))  # 6*3 + 3 + 3 + 1 = 25 parameters
+MLP_MODEL = MLP(6, (3,), precision="complex128")  # 6*3 + 3 + 3 + 1 = 25 parameters
 
 
 def _mlp_case():

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qunlearn.config import LandscapeConfig
+from qunlearn.config import LandscapeConfig, ModelConfig
 from qunlearn.data import Dataset
 from qunlearn.errors import InputError
 from qunlearn.experiments import landscape as exp
+from qunlearn.models.specs import MLPSpec, QNNSpec
 from qunlearn.runs import RunDir
 from qunlearn.train import TrainConfig
 
@@ -49,9 +50,12 @@ def _tiny_dataset():
 def test_tiny_run_end_to_end(tmp_path, monkeypatch):
     ds = _tiny_dataset()
     monkeypatch.setattr(exp.data_mod, "load", lambda name, **o: ds)
-    cfg = LandscapeConfig(alphas=(0.3,), seeds=(0, 1), qnn_depth=1, mlp_hidden=(3,),
-                          train=TrainConfig(3, 16, 0.05, 3), n_hessian=12, top_k=2)
-    result = exp.run(cfg, RunDir(tmp_path / "ls", "landscape", cfg.to_dict()))
+    train = TrainConfig(3, 16, 0.05, 3)
+    cfg = LandscapeConfig(alphas=(0.3,), seeds=(0, 1),
+                          models={"qnn": ModelConfig(QNNSpec(1, "landscape"), train),
+                                  "mlp": ModelConfig(MLPSpec((3,)), train)},
+                          n_hessian=12, top_k=2)
+    result = exp.run(cfg, RunDir(tmp_path / "ls", exp.NAME, cfg.to_dict())).results
     assert set(result["model"]) == {"qnn", "mlp"}
     for metric in ("trace", "trace_ratio", "collapsed", "top_eig_1", "top_eig_2", "val_acc"):
         assert (result["metric"] == metric).any(), metric
@@ -65,11 +69,16 @@ def test_tiny_run_end_to_end(tmp_path, monkeypatch):
 
 
 def test_config_refuses_bad_input():
+    train = TrainConfig(3, 16, 0.05, 3)
+    ok = LandscapeConfig(models={"qnn": ModelConfig(QNNSpec(1, "landscape"), train),
+                                 "mlp": ModelConfig(MLPSpec((3,)), train)})  # valid: each case below breaks one field
     with pytest.raises(InputError):
-        LandscapeConfig(alphas=(0.0, 0.3))
+        ok.replace(alphas=(0.0, 0.3))
     with pytest.raises(InputError):
-        LandscapeConfig(seeds=(1, 1))
+        ok.replace(seeds=(1, 1))
     with pytest.raises(InputError):
-        LandscapeConfig(models=("cnn",))
+        ok.replace(models={"cnn": {"kind": "cnn", "train": train.to_dict()}})
     with pytest.raises(InputError):
-        LandscapeConfig(test_size=1.5)
+        ok.replace(models={})
+    with pytest.raises(InputError):
+        ok.replace(test_size=1.5)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from qunlearn.errors import InputError
+from qunlearn.losses import bernoulli_kl
 from qunlearn.metrics import (
     accuracy,
-    bernoulli_kl,
     binary_predictions,
     mia_auc,
     oracle_agreement,

@@ -11,10 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tensorcircuit as tc
 
 from qunlearn import backend
 from qunlearn.errors import InputError
-from qunlearn.models import MLP, QNN, LandscapeQNN, n_params
+from qunlearn.models import MLP, QNN, CircuitQNN, LandscapeQNN, n_params
 
 # ---------------------------------------------------------------- dense reference
 
@@ -93,8 +94,8 @@ def states(rng, batch, n, complex_=False):
 
 
 @pytest.fixture
-def complex128():
-    backend.set_precision("complex128")
+def restore_precision():
+    """Models put the process in their own precision; put it back to the default afterwards."""
     try:
         yield
     finally:
@@ -106,11 +107,10 @@ def _apply(model, params, x):
     return jax.jit(model.apply)(params, x)
 
 
-def _x_in(x):
-    """Inputs in the active precision (x64 may be off: keep dtypes explicit)."""
-    if np.iscomplexobj(x):
-        return jnp.asarray(x, dtype=backend.complex_dtype())
-    return jnp.asarray(x, dtype=backend.real_dtype())
+def _x_in(x, precision="complex64"):
+    """Inputs in ``precision`` (x64 may be off: keep dtypes explicit)."""
+    ctype, rtype = backend.dtypes(precision)
+    return jnp.asarray(x, dtype=ctype if np.iscomplexobj(x) else rtype)
 
 
 # ---------------------------------------------------------------- QNN circuits
@@ -203,16 +203,17 @@ def test_zero_parameters_read_out_the_input(cls):
         assert abs(got[-2] - sigmoid(5.0)) < 1e-6  # the CNOT ring fixes |0...0>
 
 
-def test_qnn_complex128_agrees_to_machine_precision(complex128):
-    assert backend.real_dtype() == jnp.float64
+def test_qnn_complex128_agrees_to_machine_precision(restore_precision):
     n, depth = 4, 3
     rng = np.random.default_rng(21)
     for cls, ref in [(QNN, qnn_unitary), (LandscapeQNN, landscape_unitary)]:
-        model = cls(n, depth, readout_scale=1.0)
+        model = cls(n, depth, readout_scale=1.0, precision="complex128")
+        assert model.init(jax.random.PRNGKey(0)).dtype == jnp.float64  # puts the process in complex128
+        assert backend.real_dtype() == jnp.float64
         theta = rng.normal(size=model.param_shape)
         for complex_ in (False, True):
             x = states(rng, 4, n, complex_)
-            p = _apply(model, jnp.asarray(theta, jnp.float64), _x_in(x))
+            p = _apply(model, jnp.asarray(theta, jnp.float64), _x_in(x, "complex128"))
             assert p.dtype == jnp.float64
             p = np.asarray(p)
             want = ref(theta, n)
@@ -220,7 +221,7 @@ def test_qnn_complex128_agrees_to_machine_precision(complex128):
             np.testing.assert_allclose(np.log(p / (1 - p)), expect_z_last(want, x, n), atol=1e-11)
 
 
-def test_complex128_fixture_restores_default():
+def test_restore_precision_fixture_restores_default():
     assert backend.precision() == "complex64"
     assert backend.real_dtype() == jnp.float32
     assert QNN(3, 1).init(jax.random.PRNGKey(0)).dtype == jnp.float32
@@ -274,28 +275,138 @@ def test_init_shape_scale_and_determinism(cls, last):
 # ---------------------------------------------------------------- invalid input
 
 
+def _refused(match, fn, *args, **kwargs) -> str:
+    """``fn(*args, **kwargs)`` raises an InputError matching ``match`` whose message is one line."""
+    with pytest.raises(InputError, match=match) as exc:
+        fn(*args, **kwargs)
+    msg = str(exc.value)
+    assert msg and "\n" not in msg, msg
+    return msg
+
+
 @pytest.mark.parametrize("cls", [QNN, LandscapeQNN])
 def test_invalid_qubits_depth_and_inputs(cls):
+    # every refusal is an InputError with a one-line message
     for bad in (0, 1, -3, 2.5, "4"):
-        with pytest.raises(InputError, match="n_qubits"):
-            cls(bad, 1)
-    with pytest.raises(InputError, match="GiB"):
-        cls(100, 1)
-    with pytest.raises(InputError, match="memory|GiB"):
-        cls(30, 1)
+        _refused("n_qubits", cls, bad, 1)
+    assert "GiB" in _refused("n_qubits", cls, 100, 1)
+    _refused("memory|GiB", cls, 30, 1)
     for bad in (0, -1, 1.5):
-        with pytest.raises(InputError, match="depth"):
-            cls(3, bad)
+        _refused("depth", cls, 3, bad)
     model = cls(3, 1)
     params = model.init(jax.random.PRNGKey(0))
     for shape in [(2, 7), (2, 9), (2, 16), (8,), (1, 2, 8)]:
-        with pytest.raises(InputError, match="8"):
-            model.apply(params, jnp.ones(shape, jnp.float32))
-    # error messages are one line
-    try:
-        cls(100, 1)
-    except InputError as e:
-        assert "\n" not in str(e)
+        _refused("8", model.apply, params, jnp.ones(shape, jnp.float32))
+
+
+# ---------------------------------------------------------------- precision is part of the model
+
+
+def test_bad_precision_is_refused_in_one_line():
+    for bad in ("complex32", "float64", "", None, "COMPLEX64"):
+        for make in (lambda b: QNN(3, 1, precision=b), lambda b: LandscapeQNN(3, 1, precision=b),
+                     lambda b: MLP(4, (3,), precision=b),
+                     lambda b: MLP.for_inputs(np.zeros((2, 4)), hidden=(3,), precision=b)):
+            msg = _refused("precision", make, bad)
+            assert "complex64" in msg and "complex128" in msg
+
+
+def test_backend_dtypes_is_pure():
+    backend.set_precision("complex64")
+    assert backend.dtypes("complex128") == (jnp.complex128, jnp.float64)
+    assert backend.dtypes("complex64") == (jnp.complex64, jnp.float32)
+    assert backend.precision() == "complex64"  # asking changed nothing
+    _refused("precision", backend.dtypes, "complex256")
+
+
+@pytest.mark.parametrize("cls", [QNN, LandscapeQNN])
+@pytest.mark.parametrize("first", ["complex64", "complex128"])
+def test_qnn_precision_is_a_field_and_sets_dtypes_in_either_order(cls, first, restore_precision):
+    """Two QNNs differing only in precision are different cache keys and each computes in its
+    own precision, whichever runs first and whatever precision the process was left in."""
+    lo, hi = cls(3, 2), cls(3, 2, precision="complex128")
+    assert lo.precision == "complex64"  # the default
+    assert lo != hi and hash(lo) != hash(hi) and len({lo, hi, cls(3, 2)}) == 2
+    assert lo == cls(3, 2, precision="complex64") and hash(lo) == hash(cls(3, 2, precision="complex64"))
+    want = {"complex64": (jnp.float32, jnp.complex64), "complex128": (jnp.float64, jnp.complex128)}
+    rng = np.random.default_rng(8)
+    theta = rng.normal(size=lo.param_shape)
+    x = states(rng, 4, 3, complex_=True)
+    ref = sigmoid(5.0 * expect_z_last((qnn_unitary if cls is QNN else landscape_unitary)(theta, 3), x, 3))
+    order = [lo, hi] if first == "complex64" else [hi, lo]
+    for model in order + order:  # twice round: each model after the other one ran
+        other = "complex128" if model.precision == "complex64" else "complex64"
+        backend.set_precision(other)  # the process is left in the other precision
+        rtype, ctype = want[model.precision]
+        assert model.init(jax.random.PRNGKey(0)).dtype == rtype
+        assert backend.precision() == model.precision  # init put the process in the model's precision
+        assert (model.real_dtype, model.complex_dtype) == (rtype, ctype)
+        p = _apply(model, jnp.asarray(theta, rtype), _x_in(x, model.precision))
+        assert p.dtype == rtype
+        th, xi = jnp.asarray(theta, rtype), _x_in(x, model.precision)
+        backend.set_precision(other)
+        assert model.apply(th, xi).dtype == rtype  # apply alone (not jitted) puts the process back
+        assert backend.precision() == model.precision
+        tol = 1e-12 if model.precision == "complex128" else 1e-5
+        np.testing.assert_allclose(np.asarray(p), ref, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("first", ["complex64", "complex128"])
+def test_mlp_precision_is_a_field_and_sets_dtypes_in_either_order(first, restore_precision):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(5, 4))
+    lo = MLP.for_inputs(x, hidden=(3,))
+    hi = MLP.for_inputs(x, hidden=(3,), precision="complex128")
+    assert hi == MLP(4, (3,), precision="complex128") and lo == MLP(4, (3,))
+    assert lo != hi and hash(lo) != hash(hi) and len({lo, hi, MLP(4, [3])}) == 2
+    order = [lo, hi] if first == "complex64" else [hi, lo]
+    for model in order + order:
+        rtype = jnp.float64 if model.precision == "complex128" else jnp.float32
+        backend.set_precision("complex128" if model.precision == "complex64" else "complex64")
+        params = model.init(jax.random.PRNGKey(1))
+        assert backend.precision() == model.precision
+        assert all(p["w"].dtype == rtype and p["b"].dtype == rtype for p in params)
+        params = [{"w": p["w"], "b": p["b"] + 0.1} for p in params]
+        out = _apply(model, params, _x_in(x, model.precision))
+        assert out.dtype == rtype
+        tol = 1e-12 if model.precision == "complex128" else 1e-6
+        np.testing.assert_allclose(np.asarray(out), mlp_reference(params, x), atol=tol, rtol=0)
+
+
+# ---------------------------------------------------------------- a new ansatz is one small subclass
+
+
+class RYOnly(CircuitQNN):
+    """RY on every qubit, then CNOT(0, 1): the whole of a new ansatz."""
+
+    angles_per_qubit = 1
+
+    def layer(self, psi, t):
+        c = tc.Circuit(self.n_qubits, inputs=psi)
+        for i in range(self.n_qubits):
+            c.ry(i, theta=t[i, 0])
+        c.cnot(0, 1)
+        return c.state()
+
+
+def test_new_ansatz_is_one_small_subclass():
+    n, depth = 3, 2
+    model = RYOnly(n, depth)
+    assert model.param_shape == (depth, n, 1) and model.name == "qnn" and model.precision == "complex64"
+    assert model.init(jax.random.PRNGKey(0)).shape == (depth, n, 1)
+    rng = np.random.default_rng(12)
+    theta = rng.normal(size=model.param_shape)
+    u = np.eye(2**n, dtype=np.complex128)
+    for layer in theta:
+        for i in range(n):
+            u = on_qubit(ry(layer[i, 0]), i, n) @ u
+        u = cnot(0, 1, n) @ u
+    x = states(rng, 5, n, complex_=True)
+    got = np.asarray(_apply(model, jnp.asarray(theta, jnp.float32), _x_in(x)))
+    np.testing.assert_allclose(got, sigmoid(5.0 * expect_z_last(u, x, n)), atol=1e-5)
+    _refused("n_qubits", RYOnly, 1, 1)
+    with pytest.raises(TypeError, match="angles_per_qubit"):
+        CircuitQNN(3, 1)  # the base declares no ansatz
 
 
 # ---------------------------------------------------------------- MLP
@@ -352,10 +463,10 @@ def test_mlp_complex_input_is_real_imag_concatenation():
         model.apply(params, jnp.asarray(xr.astype(np.complex64)))
 
 
-def test_mlp_gradient_matches_finite_difference(complex128):
+def test_mlp_gradient_matches_finite_difference(restore_precision):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(5, 6))
-    model = MLP.for_inputs(x, hidden=(4, 3))
+    model = MLP.for_inputs(x, hidden=(4, 3), precision="complex128")
     params = model.init(jax.random.PRNGKey(4))
     params = [{"w": p["w"], "b": p["b"] + 0.05} for p in params]
     assert params[0]["w"].dtype == jnp.float64
@@ -432,3 +543,4 @@ def test_models_hashable_and_equal_by_value():
     with pytest.raises(Exception):
         QNN(4, 2).depth = 3
     assert QNN(4, 2).name == "qnn" and MLP().name == "mlp"
+    assert QNN(4, 2) != LandscapeQNN(4, 2, name="qnn")  # same field values, different ansatz

@@ -16,6 +16,7 @@ import pytest
 from helpers import run_cli, snapshot
 
 from qunlearn import study
+from qunlearn.errors import InputError
 
 TINY = """
 preset = "quick"
@@ -92,11 +93,12 @@ def reference(tiny_toml, tmp_path_factory):
 def test_presets_hold_the_paper_settings():
     mnist = study.resolve("paper", ("mnist",)).sections["mnist"]
     assert mnist["poison"].models["qnn"].train.epochs == 100 and mnist["poison"].runs == 5
-    assert mnist["poison"].models["mlp-16-4"].hidden == (16, 4)  # PAPER.md's extra MNIST width
+    assert mnist["poison"].models["mlp-16-4"].spec.hidden == (16, 4)  # PAPER.md's extra MNIST width
     assert mnist["parts"] == ["poison", "unlearn", "sweeps", "landscape", "embed"]
-    assert len(mnist["sweeps"]["grid"]) == 10 and mnist["unlearn"].alpha == 0.3
+    assert set(mnist["sweeps"]) == {"scrub", "gradient_ascent"}
+    assert all(len(s.grid) == 10 for s in mnist["sweeps"].values()) and mnist["unlearn"].alpha == 0.3
     xxz = study.resolve("paper-xxz", ("xxz",)).sections["xxz"]
-    widths = {m.hidden for m in xxz["poison"].models.values() if m.kind == "mlp"}
+    widths = {m.spec.hidden for m in xxz["poison"].models.values() if m.spec.kind == "mlp"}
     assert widths == {(64, 16), (32, 8), (16, 4), (8, 2), (8, 4)}
     assert xxz["poison"].models["mlp"].train.epochs == 400 and "landscape" not in xxz["parts"]
     quick = study.resolve("quick", ("mnist", "xxz"))
@@ -121,9 +123,11 @@ def test_mnist_path_reaches_every_mnist_part(tmp_path):
 
 
 def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
+    from qunlearn.config import preset_configs
+
     f = tmp_path / "c.toml"
-    f.write_text('preset = "quick"\n[mnist.poison]\nruns = 3\n[mnist.poison.models.mlp-8-2]\nhidden = [8, 2]\n'
-                 '[mnist.poison.models.qnn.train]\nlr = 0.02\n')
+    f.write_text('preset = "quick"\n[mnist.poison]\nruns = 3\n[mnist.poison.models.mlp-8-2]\nkind = "mlp"\n'
+                 'hidden = [8, 2]\n[mnist.poison.models.qnn.train]\nlr = 0.02\n[mnist.poison.models.mlp]\n')
     assert run_cli(["config", "show", str(f)]) == 0
     d = tomllib.loads(capsys.readouterr().out)
     assert list(d) == ["mnist"]
@@ -132,6 +136,27 @@ def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
     new = poison["models"]["mlp-8-2"]
     assert new["kind"] == "mlp" and new["hidden"] == [8, 2] and new["train"] == poison["models"]["mlp"]["train"]
     assert poison["models"]["qnn"]["train"]["epochs"] == 20  # untouched fields keep the preset's values
+    preset = preset_configs("quick", "mnist")["poison"].to_dict()["models"]
+    assert poison["models"]["mlp"] == preset["mlp"]  # listed without fields: the preset's model
+    assert new["train"] == preset["mlp"]["train"]
+    assert {k: v for k, v in poison["models"]["qnn"].items() if k != "train"} == \
+        {k: v for k, v in preset["qnn"].items() if k != "train"}
+    assert "hidden" not in poison["models"]["qnn"]  # a QNN entry holds kind and the QNN's fields only
+    assert set(poison["models"]["qnn"]) == {"kind", "depth", "ansatz", "train"}
+
+
+def test_a_models_table_removes_the_models_it_does_not_list(tmp_path, capsys):
+    f = tmp_path / "c.toml"
+    f.write_text('preset = "quick"\n[mnist.poison.models.qnn]\ndepth = 3\n')
+    s = study.resolve(None, ("mnist",), f).sections["mnist"]
+    assert list(s["poison"].models) == ["qnn"]  # mlp and mlp-16-4 are gone
+    assert s["poison"].models["qnn"].spec.depth == 3
+    assert list(s["unlearn"].models) == ["qnn", "mlp"]  # other parts keep the preset's table
+    assert run_cli(["config", "show", str(f)]) == 0
+    assert list(tomllib.loads(capsys.readouterr().out)["mnist"]["poison"]["models"]) == ["qnn"]
+    f.write_text('preset = "quick"\n[mnist.poison.models.mlp-4]\nhidden = [4]\n')
+    with pytest.raises(InputError, match="needs a kind"):
+        study.resolve(None, ("mnist",), f)
 
 
 # ------------------------------------------------------------------ the run, a real signal, resume
@@ -233,8 +258,8 @@ def _corrupt_mnist(tmp_path) -> str:
     return _toml(tmp_path, f'[mnist.poison]\ndata_options = {{mnist_path = "{tmp_path / "bad.npz"}"}}')
 
 
-def _old_run(out: Path) -> None:
-    (out / "config.json").write_text(json.dumps({"format_version": 0, "experiment": "reproduce", "config": {}}))
+def _old_run(out: Path, version: int = 0) -> None:
+    (out / "config.json").write_text(json.dumps({"format_version": version, "experiment": "reproduce", "config": {}}))
 
 
 R = ["reproduce", "mnist"]
@@ -296,10 +321,14 @@ def test_bad_study_input_is_refused_with_one_line(name, make, needle, tmp_path, 
     assert snapshot(tmp_path) == before
 
 
-def test_run_dir_of_an_incompatible_version_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("version", [0, 1])  # 1: the format before model specs
+def test_run_dir_of_an_incompatible_version_is_refused(tmp_path, capsys, version):
+    from qunlearn.runs import FORMAT_VERSION
+
+    assert FORMAT_VERSION == 2
     out = tmp_path / "run"
     out.mkdir()
-    _old_run(out)
+    _old_run(out, version)
     before = snapshot(out)
     assert run_cli(R + ["--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -324,3 +353,58 @@ def test_unwritable_output_is_refused(tmp_path, capsys):
         assert "not writable" in capsys.readouterr().err
     finally:
         ro.chmod(0o700)
+
+
+# ------------------------------------------------------------------ defects found in review
+
+
+def test_bad_precision_in_a_config_file_is_refused_before_any_file(tmp_path, capsys):
+    """A bad precision in TOML used to be refused only after DIR/config.json was written, so the
+    corrected rerun was refused as a run with a different config."""
+    out = tmp_path / "run"
+    bad = _toml(tmp_path, '[mnist.poison]\nprecision = "complex256"\n')
+    assert run_cli(R + ["--config", bad, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "precision" in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+SWEEP_ONLY = """
+preset = "quick"
+[mnist]
+parts = ["unlearn", "sweeps"]
+[mnist.unlearn]
+runs = 1
+methods = ["finetune"]
+data_options = {n_per_class = 20}
+[mnist.unlearn.models.qnn]
+depth = 1
+[mnist.unlearn.models.qnn.train]
+epochs = 1
+[mnist.unlearn.models.qnn.unlearn]
+epochs = 1
+[mnist.unlearn.models.mlp.train]
+epochs = 1
+[mnist.unlearn.models.mlp.unlearn]
+epochs = 1
+[mnist.sweeps]
+grid = [0.0]
+"""
+
+
+def test_fresh_run_trains_each_model_to_unlearn_once(tmp_path, monkeypatch):
+    """The weight sweeps reuse the unlearning part's trained models, also with --fresh into a new directory
+    (the sweep part used to clear its cells after the models were linked, and trained them again)."""
+    from qunlearn.experiments import unlearning
+
+    calls = []
+    real = unlearning._train_cell
+
+    def counted(*args):
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(unlearning, "_train_cell", counted)
+    cfg = _toml(tmp_path, SWEEP_ONLY)
+    assert run_cli(R + ["--config", cfg, "--out", str(tmp_path / "new"), "--fresh", "--no-report"]) == 0
+    assert sorted(calls) == ["mlp", "qnn"], calls

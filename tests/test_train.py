@@ -14,11 +14,10 @@ import pytest
 from helpers import qnn_toy
 
 from qunlearn.errors import InputError
+from qunlearn.losses import accuracy, bce
 from qunlearn.models import MLP, QNN
 from qunlearn.train import (
     TrainConfig,
-    accuracy,
-    bce,
     eval_epochs,
     fit,
     supervised_program,
@@ -104,6 +103,15 @@ def test_train_config_defaults_and_dict():
     assert cfg.to_dict() == {"epochs": 5, "batch_size": 8, "lr": 0.1, "eval_every": 2}
     assert cfg == TrainConfig(epochs=5, batch_size=8, lr=0.1, eval_every=2)
     assert hash(cfg) == hash(TrainConfig(epochs=5, batch_size=8, lr=0.1, eval_every=2))
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_full_batch_is_none_and_written_full():
+    cfg = TrainConfig(epochs=5, batch_size=None, lr=0.1, eval_every=2)
+    assert cfg.batch(37) == 37
+    assert cfg.to_dict()["batch_size"] == "full"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig(epochs=5, batch_size=100, lr=0.1, eval_every=2).batch(37) == 37
 
 
 # ---------------------------------------------------------------- fit: exact SGD arithmetic

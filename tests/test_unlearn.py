@@ -27,14 +27,16 @@ from jax.flatten_util import ravel_pytree
 
 from helpers import qnn_toy
 
-from qunlearn import backend, cli
-from qunlearn.config import FULL_BATCH, UnlearnConfig, UnlearnModelConfig
+from qunlearn import cli, landscape
+from qunlearn.config import ModelConfig, SweepConfig, UnlearnConfig
 from qunlearn.data import Dataset
 from qunlearn.errors import InputError
-from qunlearn.experiments import unlearning
+from qunlearn.experiments import sweeps, unlearning
+from qunlearn.losses import bce
 from qunlearn.models import MLP
+from qunlearn.models.specs import MLPSpec, QNNSpec
 from qunlearn.runs import RunDir
-from qunlearn.train import TrainConfig, bce, eval_epochs
+from qunlearn.train import TrainConfig, eval_epochs
 from qunlearn.unlearn import DEFAULT_WEIGHTS, METHODS, resolve_weights
 
 # ---------------------------------------------------------------- the tiny problem
@@ -50,9 +52,8 @@ DS = Dataset("mnist", _XT, _YT, _XV, _YV, {"source": "synthetic test data"})
 
 U_EPOCHS = 3
 MODELS = {
-    "qnn": UnlearnModelConfig("qnn", TrainConfig(30, 16, 0.1, 30), TrainConfig(U_EPOCHS, 16, 0.05, 1), depth=2),
-    "mlp": UnlearnModelConfig("mlp", TrainConfig(200, 40, 0.05, 200), TrainConfig(U_EPOCHS, FULL_BATCH, 0.05, 1),
-                              hidden=(8,)),
+    "qnn": ModelConfig(QNNSpec(2), TrainConfig(30, 16, 0.1, 30), TrainConfig(U_EPOCHS, 16, 0.05, 1)),
+    "mlp": ModelConfig(MLPSpec((8,)), TrainConfig(200, 40, 0.05, 200), TrainConfig(U_EPOCHS, None, 0.05, 1)),
 }
 N_EVALS = len(eval_epochs(MODELS["mlp"].unlearn))
 GA_LARGE = 5.0  # a forget weight that dominates the retain loss
@@ -72,18 +73,18 @@ def _fake_load(name, **options):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Per-run retain/forget data and the trained models, exactly as the experiment builds them."""
-    backend.set_precision("complex64")  # what run() sets; the programs below are shared with it
     cfg = make_cfg()
     data = unlearning.unlearning_data(cfg, DS)
     run_dir = RunDir(tmp_path_factory.mktemp("trained") / "run", "unlearn", cfg.to_dict()).start()
     seen = []
     trained = unlearning.trained_models(cfg, DS, data, run_dir, on_cell=lambda c, s, t: seen.append(s))
     assert seen == ["done"] * len(MODELS)
-    models = {name: unlearning.build_model(cfg.models[name].model, DS) for name in MODELS}
+    # built as run() builds them (same precision), so the compiled programs below are shared with it
+    models = {name: cfg.models[name].spec.build(DS, cfg.precision) for name in MODELS}
     keys = jax.random.split(jax.random.key(7), RUNS)
-    shared = {"x_val": jnp.asarray(DS.x_val), "y_val": jnp.asarray(DS.y_val)}
+    val = (jnp.asarray(DS.x_val), jnp.asarray(DS.y_val))
     return {"cfg": cfg, "data": data, "models": models, "trained": trained, "keys": keys,
-            "run_data": unlearning._run_data(data), "shared": shared, "cache": {}}
+            "run_data": data.per_run(), "val": val, "cache": {}}
 
 
 def unlearn(setup, name: str, method: str, weights: dict | None = None):
@@ -92,7 +93,7 @@ def unlearn(setup, name: str, method: str, weights: dict | None = None):
     ck = (name, method, w)
     if ck not in setup["cache"]:
         program = unlearning.unlearn_program(setup["models"][name], method, w, MODELS[name].unlearn)
-        params, hist = program(setup["keys"], setup["trained"][name], setup["run_data"], setup["shared"])
+        params, hist = program(setup["keys"], setup["trained"][name], setup["run_data"], *setup["val"])
         setup["cache"][ck] = (params, {k: np.asarray(v) for k, v in hist.items()})
     return setup["cache"][ck]
 
@@ -112,7 +113,7 @@ def _leaves(tree):
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_with_finite_history(setup, name, method):
     params, hist = unlearn(setup, name, method)
-    n_f = setup["data"]["x_forget"].shape[1]
+    n_f = setup["data"].x_forget.shape[1]
     for metric in unlearning.SCALARS:
         assert hist[metric].shape == (RUNS, N_EVALS), metric
         assert np.all(np.isfinite(hist[metric])), (metric, hist[metric])
@@ -133,9 +134,9 @@ def test_every_method_runs_with_finite_history(setup, name, method):
 
 def _own_metrics(model, params, run_data, r):
     n_val = len(DS.y_val)
-    p = np.asarray(model.apply(params, np.concatenate([DS.x_val, run_data["x_forget"][r]])))
+    p = np.asarray(model.apply(params, np.concatenate([DS.x_val, run_data.x_forget[r]])))
     pv, pf = p[:n_val], p[n_val:]
-    yf = np.asarray(run_data["y_forget"][r])
+    yf = np.asarray(run_data.y_forget[r])
     return {
         "p_val": pv,
         "val_acc": np.mean((pv > 0.5) == DS.y_val),
@@ -247,14 +248,14 @@ def test_newton_exact_path_solves_saddle_free_system_on_qnn(setup):
     params, hist = unlearn(setup, "qnn", "newton")
     grad_hess = _grad_and_hessian(model, _run(trained, 0))
     for r in range(RUNS):
-        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
+        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd.x_retain[r], rd.y_retain[r],
                                                  w["damping"], w["max_norm"])
         got = np.asarray(ravel_pytree(_run(params, r))[0], np.float64)
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-5)
         start = np.asarray(ravel_pytree(_run(trained, r))[0], np.float64)
         assert np.linalg.norm(got - start) <= w["max_norm"] * (1 + 1e-5)
         if evals.min() < -w["damping"]:  # H + lambda I indefinite: the absolute values matter
-            plain, *_ = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
+            plain, *_ = _newton_expected(grad_hess, _run(trained, r), rd.x_retain[r], rd.y_retain[r],
                                          w["damping"], w["max_norm"], saddle_free=False)
             assert np.max(np.abs(got - plain)) > 1e-3
     # one step, in the first epoch only: nothing changes afterwards
@@ -265,38 +266,179 @@ def test_newton_exact_path_solves_saddle_free_system_on_qnn(setup):
 LOGREG = MLP(2**N_QUBITS, ())  # logistic regression: convex loss, positive semi-definite Hessian
 
 
-def _logreg_newton(setup, weights):
-    trained = jax.vmap(LOGREG.init)(jax.random.split(jax.random.key(3), RUNS))
+INDEFINITE_MLP = MLP(2**N_QUBITS, (8,))  # 16*8 + 8 + 8 + 1 = 145 parameters, more than the preset QNNs' 32
+
+
+def _fresh_newton(setup, model, weights, seed=3):
+    """Newton from a fresh initialisation of ``model`` (both runs): ``(start, params, history)``."""
+    trained = jax.vmap(model.init)(jax.random.split(jax.random.key(seed), RUNS))
     w = tuple(sorted(resolve_weights("newton", weights).items()))
-    program = unlearning.unlearn_program(LOGREG, "newton", w, MODELS["mlp"].unlearn)
-    params, hist = program(setup["keys"], trained, setup["run_data"], setup["shared"])
+    program = unlearning.unlearn_program(model, "newton", w, MODELS["mlp"].unlearn)
+    params, hist = program(setup["keys"], trained, setup["run_data"], *setup["val"])
     return trained, params, hist
 
 
-def test_newton_exact_and_cg_paths_agree_on_positive_definite_hessian(setup):
-    base = {"damping": 0.1, "max_norm": 1e6}
-    trained, exact, h_exact = _logreg_newton(setup, {**base, "exact_max": 1000, "cg_iters": 1})
-    _, cg, h_cg = _logreg_newton(setup, {**base, "exact_max": 0, "cg_iters": 100})
+def test_newton_default_step_is_saddle_free_at_negative_curvature_beyond_128_parameters(setup):
+    """145 parameters with default weights, at an initialisation where the retain Hessian has eigenvalues
+    well below -damping (H + lambda I indefinite): the step is still (|H| + lambda I)^-1 g, trust-clipped."""
+    w = DEFAULT_WEIGHTS["newton"]
+    trained, params, _ = _fresh_newton(setup, INDEFINITE_MLP, None)
     rd = setup["run_data"]
-    grad_hess = _grad_and_hessian(LOGREG, _run(trained, 0))
+    grad_hess = _grad_and_hessian(INDEFINITE_MLP, _run(trained, 0))
+    for r in range(RUNS):
+        start = _run(trained, r)
+        assert ravel_pytree(start)[0].size == 145 > 128
+        expected, g, h, evals = _newton_expected(grad_hess, start, rd.x_retain[r], rd.y_retain[r],
+                                                 w["damping"], w["max_norm"])
+        assert evals.min() < -2 * w["damping"]  # the premise: clearly negative curvature
+        got = np.asarray(ravel_pytree(_run(params, r))[0], np.float64)
+        np.testing.assert_allclose(got, expected, rtol=1e-3, atol=2e-5)
+        plain, *_ = _newton_expected(grad_hess, start, rd.x_retain[r], rd.y_retain[r],
+                                     w["damping"], w["max_norm"], saddle_free=False)
+        assert np.max(np.abs(got - plain)) > 1e-3  # the absolute values matter here
+
+
+@pytest.mark.parametrize("model", [LOGREG, INDEFINITE_MLP], ids=["logreg_psd", "mlp_indefinite"])
+def test_newton_lanczos_path_at_full_rank_equals_exact_path(setup, model):
+    """exact_max=0 forces the Lanczos path; rank 1000 is capped at n, where the low-rank step is the exact one."""
+    base = {"damping": 0.1, "max_norm": 1e6}  # no trust-region clipping: the raw step is compared
+    trained, exact, h_exact = _fresh_newton(setup, model, {**base, "exact_max": 1000})
+    _, lanc, h_lanc = _fresh_newton(setup, model, {**base, "exact_max": 0, "rank": 1000})
+    rd = setup["run_data"]
+    grad_hess = _grad_and_hessian(model, _run(trained, 0))
     for r in range(RUNS):
         start = ravel_pytree(_run(trained, r))[0]
         d_exact = np.asarray(start - ravel_pytree(_run(exact, r))[0], np.float64)
-        d_cg = np.asarray(start - ravel_pytree(_run(cg, r))[0], np.float64)
-        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd["x_retain"][r], rd["y_retain"][r],
-                                                 0.1, 1e6, saddle_free=False)
-        assert evals.min() > -1e-6  # the test's premise: H is positive semi-definite
-        assert np.linalg.norm(d_exact) > 1e-3  # a real step, not clipped (max_norm huge)
-        np.testing.assert_allclose(d_exact, d_cg, rtol=1e-3, atol=1e-5)
+        d_lanc = np.asarray(start - ravel_pytree(_run(lanc, r))[0], np.float64)
+        expected, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd.x_retain[r], rd.y_retain[r],
+                                                 0.1, 1e6)
+        if model is LOGREG:
+            assert evals.min() > -1e-6  # convex: H positive semi-definite
+        else:
+            assert evals.min() < -0.2  # clearly indefinite
+        assert np.linalg.norm(d_exact) > 1e-3  # a real step
         d_own = np.asarray(start, np.float64) - expected
         np.testing.assert_allclose(d_exact, d_own, rtol=1e-3, atol=1e-5)
-        # the step solves (H + lambda I) d = g
-        np.testing.assert_allclose((h + 0.1 * np.eye(len(g))) @ d_cg, g, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(d_lanc, d_own, rtol=1e-3, atol=1e-5)
+        # the step solves (|H| + lambda I) d = g
+        w_, u_ = np.linalg.eigh(h)
+        np.testing.assert_allclose((u_ * (np.abs(w_) + 0.1)) @ u_.T @ d_lanc, g, rtol=1e-3, atol=1e-5)
     for k in unlearning.SCALARS:
-        np.testing.assert_allclose(h_exact[k], h_cg[k], atol=1e-4, err_msg=k)
+        np.testing.assert_allclose(h_exact[k], h_lanc[k], atol=1e-4, err_msg=k)
 
 
-@pytest.mark.parametrize("weight", ["damping", "max_norm", "cg_iters"])
+def test_newton_low_rank_path_descends_at_negative_curvature(setup):
+    """Default rank (32) below n = 145, Lanczos path forced: a finite step along which the retain loss
+    decreases (g.d > 0), where the undamped-sign step (H + lambda I)^-1 g need not."""
+    w = DEFAULT_WEIGHTS["newton"]
+    assert w["rank"] < 145
+    trained, params, hist = _fresh_newton(setup, INDEFINITE_MLP, {"exact_max": 0, "max_norm": 1e6})
+    rd = setup["run_data"]
+    grad_hess = _grad_and_hessian(INDEFINITE_MLP, _run(trained, 0))
+    for r in range(RUNS):
+        start = np.asarray(ravel_pytree(_run(trained, r))[0], np.float64)
+        d = start - np.asarray(ravel_pytree(_run(params, r))[0], np.float64)
+        _, g, h, evals = _newton_expected(grad_hess, _run(trained, r), rd.x_retain[r], rd.y_retain[r],
+                                          w["damping"], 1e6)
+        assert evals.min() < -2 * w["damping"]
+        assert np.all(np.isfinite(d)) and np.linalg.norm(d) > 1e-3
+        assert g @ d > 0.1 * np.linalg.norm(g) * np.linalg.norm(d) / np.sqrt(len(g))
+    assert all(np.all(np.isfinite(hist[k])) for k in unlearning.SCALARS)
+
+
+def test_newton_defaults_take_the_exact_path_for_the_preset_qnns():
+    w = DEFAULT_WEIGHTS["newton"]
+    assert set(w) == {"damping", "max_norm", "exact_max", "rank"}
+    assert w["exact_max"] >= 240 and w["rank"] >= 1  # the paper's QNNs have 240 and 200 parameters
+
+
+# ---------------------------------------------------------------- landscape.saddle_free_step on its own
+
+SF_N, SF_RANK, SF_DAMPING = 60, 8, 0.1
+SF_OUTLIERS = np.array([-4.0, -2.5, -1.5, 1.2, 2.0, 3.0, 4.5, 6.0])  # SF_RANK eigenvalues away from 0
+
+
+def _sf_problem(eigenvalues, seed=0):
+    """Symmetric ``A = U diag(eigenvalues) U^T`` with a random orthogonal ``U``, a gradient, float64."""
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.normal(size=(SF_N, SF_N)))
+    return (u * eigenvalues) @ u.T, u, rng.normal(size=SF_N)
+
+
+def _sf(a, g, **kw):
+    a32 = jnp.asarray(a, jnp.float32)
+    fn = jax.jit(lambda gg: landscape.saddle_free_step(lambda v: a32 @ v, gg, damping=SF_DAMPING, **kw))
+    return np.asarray(fn(jnp.asarray(g, jnp.float32)), np.float64)
+
+
+def _rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def test_saddle_free_step_exact_and_full_rank_lanczos_match_numpy_on_indefinite_matrix():
+    eig = np.random.default_rng(1).uniform(-3.0, 3.0, SF_N)
+    assert (eig < -0.5).sum() >= 5  # indefinite
+    a, u, g = _sf_problem(eig)
+    mu, v = np.linalg.eigh(a)
+    want = v @ ((v.T @ g) / (np.abs(mu) + SF_DAMPING))
+    # float32 arithmetic on a 60-dim problem with condition number ~30: ~1e-6 relative, measured
+    assert _rel(_sf(a, g, exact=True), want) < 1e-4
+    assert _rel(_sf(a, g, rank=SF_N), want) < 1e-4
+    assert _rel(_sf(a, g, rank=10 * SF_N), want) < 1e-4  # rank capped at n
+
+
+@pytest.mark.parametrize("width", [0.0, 1e-6])
+@pytest.mark.parametrize("rank", [SF_RANK, 20])
+def test_saddle_free_step_low_rank_is_the_top_eigenpair_formula(width, rank):
+    """SF_RANK outliers over a cluster of half-width ``width`` around 0: rank >= SF_RANK Lanczos steps give
+    sum_i u_i u_i.g / (|mu_i| + lambda) + (g - U U^T g) / lambda over the true outlying eigenpairs."""
+    eig = np.concatenate([SF_OUTLIERS, np.linspace(-width, width, SF_N - SF_RANK)])
+    a, u, g = _sf_problem(eig)
+    ur = u[:, :SF_RANK]
+    c = ur.T @ g
+    want = ur @ (c / (np.abs(SF_OUTLIERS) + SF_DAMPING)) + (g - ur @ c) / SF_DAMPING
+    # Tolerance: float32 rounding (~1e-6 relative, measured) plus first-order perturbation in the cluster
+    # width: the cluster moves the Krylov space of Hg and the Ritz pairs by O(width / gap) (gap = 1.2, the
+    # smallest outlier), an error the complement's 1/lambda amplifies: O(width / (lambda gap)) ~ 8e-6 for
+    # width 1e-6 (measured 2e-5, so a constant of 10). At width 0, Hg meets exactly SF_RANK eigenvalues and the
+    # Krylov space is invariant after SF_RANK steps (rank 20: later vectors dropped), so the formula is exact.
+    tol = 1e-5 + 10 * width / (SF_DAMPING * 1.2)
+    assert _rel(_sf(a, g, rank=rank), want) < tol
+    # the low-rank formula is itself the exact step up to the same order
+    mu, v = np.linalg.eigh(a)
+    assert _rel(want, v @ ((v.T @ g) / (np.abs(mu) + SF_DAMPING))) < tol
+
+
+def test_saddle_free_step_descends_a_quadratic_with_negative_curvature():
+    eig = np.concatenate([SF_OUTLIERS, np.zeros(SF_N - SF_RANK)])
+    a, u, _ = _sf_problem(eig)
+    g = 2.0 * u[:, 0] + 0.1 * u[:, 3]  # mostly along the most negative curvature direction (mu = -4)
+
+    def q(x):  # a quadratic with Hessian a and gradient g at x = 0
+        return g @ x + 0.5 * x @ a @ x
+
+    plain = np.linalg.solve(a + SF_DAMPING * np.eye(SF_N), g)
+    assert g @ plain < 0  # (H + lambda I)^-1 g points uphill here
+    for kw in ({"exact": True}, {"rank": SF_RANK}, {"rank": 3}):
+        s = _sf(a, g, **kw)
+        assert g @ s > 0, kw
+        for t in (1e-3, 0.1, 1.0):
+            assert q(-t * s) < q(0 * s), (kw, t)
+    # no curvature seen (Hg = 0): s = g / lambda
+    np.testing.assert_allclose(_sf(np.zeros((SF_N, SF_N)), g, rank=4), g / SF_DAMPING, rtol=1e-6)
+
+
+def test_saddle_free_step_refuses_bad_input():
+    a, _, g = _sf_problem(np.ones(SF_N))
+    with pytest.raises(InputError, match="rank"):
+        _sf(a, g)  # neither exact nor a rank
+    with pytest.raises(InputError, match="rank"):
+        _sf(a, g, rank=0)
+    with pytest.raises(InputError, match="damping"):
+        landscape.saddle_free_step(lambda v: v, jnp.ones(3), damping=0.0, rank=2)
+
+
+@pytest.mark.parametrize("weight", ["damping", "max_norm", "rank"])
 def test_newton_zero_step_controls_are_refused(weight):
     """damping 0 would divide by a zero eigenvalue of the retain Hessian (a dead ReLU unit): NaN parameters."""
     with pytest.raises(InputError, match="must be > 0"):
@@ -319,9 +461,10 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
     cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("gradient_ascent",))
     grid = (0.0, 0.2, GA_LARGE)
-    run_dir = RunDir(tmp_path / "sweep", "sweep", {**cfg.to_dict(), "sweep": {"grid": list(grid)}})
+    scfg = SweepConfig(cfg, "gradient_ascent", grid)
+    run_dir = RunDir(tmp_path / "sweep", "sweep", scfg.to_dict())
     cells = []
-    table = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    table = sweeps.run(scfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s))).results
     assert cells == [(("mlp", "train model to unlearn", None), "done"), (("mlp", "gradient_ascent", None), "done")]
     assert list(table.columns) == ["dataset", "model", "attack", "alpha", "method", "kl_w", "fo_w", "run", "metric",
                                    "value"]
@@ -333,7 +476,7 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     seen = []
     trained = unlearning.trained_models(cfg, DS, data, run_dir, on_cell=lambda c, s, t: seen.append(s))["mlp"]
     assert seen == ["skipped"]
-    model = unlearning.build_model(cfg.models["mlp"].model, DS)
+    model = cfg.models["mlp"].spec.build(DS, cfg.precision)
 
     def final(t, metric):
         t = t[(t["metric"] == metric) & (t["step"] == U_EPOCHS)].sort_values("run")
@@ -354,9 +497,9 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     np.testing.assert_allclose(swept(0.0, "forget_poison_acc"), final(ft, "forget_poison_acc"), atol=1e-5)
 
     # a second call recomputes nothing
-    monkeypatch.setattr(unlearning, "sweep_program", _boom)
+    monkeypatch.setattr(sweeps, "sweep_program", _boom)
     cells.clear()
-    again = unlearning.run_sweep(cfg, "gradient_ascent", grid, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    again = sweeps.run(scfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s))).results
     assert cells == [(("mlp", "train model to unlearn", None), "skipped"), (("mlp", "gradient_ascent", None), "skipped")]
     pd.testing.assert_frame_equal(again, table)
 
@@ -376,8 +519,9 @@ def experiment(tmp_path_factory, setup):
         cfg = make_cfg()
         path = tmp_path_factory.mktemp("experiment") / "run"
         cells = []
-        history, results = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
-                                          on_cell=lambda c, s, t: cells.append((c, s)))
+        result = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
+                                on_cell=lambda c, s, t: cells.append((c, s)))
+    history, results = result.history, result.results
     return {"cfg": cfg, "path": path, "history": history, "results": results, "cells": cells}
 
 
@@ -447,8 +591,9 @@ def test_experiment_rerun_recomputes_nothing(experiment, monkeypatch):
     path, cfg = experiment["path"], experiment["cfg"]
     files = {n: (path / n).read_bytes() for n in ("history.csv", "results.csv")}
     cells = []
-    history, results = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
-                                      on_cell=lambda c, s, t: cells.append((c, s)))
+    result = unlearning.run(cfg, RunDir(path, "unlearn", cfg.to_dict()),
+                            on_cell=lambda c, s, t: cells.append((c, s)))
+    history, results = result.history, result.results
     assert {s for _, s in cells} == {"skipped"} and len(cells) == len(experiment["cells"])
     pd.testing.assert_frame_equal(history, experiment["history"])
     pd.testing.assert_frame_equal(results, experiment["results"])
@@ -461,7 +606,8 @@ def test_retrain_oracle_runs_but_is_not_reported(setup, tmp_path, monkeypatch):
     cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("finetune",))
     run_dir = RunDir(tmp_path / "run", "unlearn", cfg.to_dict())
     cells = []
-    history, results = unlearning.run(cfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    result = unlearning.run(cfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s)))
+    history, results = result.history, result.results
     assert [c for c, _ in cells] == [("mlp", "train model to unlearn"), ("mlp", "retrain"), ("mlp", "finetune")]
     assert (run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'retrain')}.csv").exists()
     assert (run_dir.cells_dir / f"{RunDir.cell_id('mlp', 'retrain')}.npz").exists()
@@ -498,6 +644,8 @@ def test_resolve_weights_defaults_and_overrides():
     ("scrub", {"kl_w": math.nan}, "finite"),
     ("scrub", {"kl_w": math.inf}, "finite"),
     ("newton", {"damping": "abc"}, "must be a number"),
+    ("newton", {"cg_iters": 30}, "takes no weight"),
+    ("newton", {"rank": -1}, ">= 0"),
 ])
 def test_resolve_weights_refuses_bad_input(name, weights, needle):
     with pytest.raises(InputError, match=needle):

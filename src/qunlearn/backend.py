@@ -1,10 +1,19 @@
-"""The one place where TensorCircuit-NG's global backend and precision are set.
+"""Precision helpers, and the one place where TensorCircuit-NG's global backend and dtype are set.
 
-TensorCircuit-NG keeps its backend and dtype in process-wide state, and its
-dtype switch also turns JAX's 64-bit mode on or off. qunlearn therefore treats
-precision as a process setting: :func:`set_precision` is called once (by the CLI
-from the resolved config, or by a user before building models) and every model
-reads :func:`complex_dtype` / :func:`real_dtype` at trace time.
+Precision belongs to the model: :class:`~qunlearn.models.QNN`,
+:class:`~qunlearn.models.LandscapeQNN` and :class:`~qunlearn.models.MLP` carry a
+``precision`` field and take every dtype from :func:`dtypes` of it, never from
+the process state. Because the models are frozen dataclasses, the precision is
+part of every cache key, so a program compiled for one precision is never reused
+for another.
+
+TensorCircuit-NG still keeps its backend and dtype in process-wide state, and
+its dtype switch also turns JAX's 64-bit mode on or off (needed for
+``complex128``). Each model therefore calls :func:`set_precision` with its own
+precision at the start of ``init`` and ``apply`` (a no-op when unchanged), so the
+process is in the model's precision whenever it is initialised or traced.
+:func:`precision`, :func:`complex_dtype` and :func:`real_dtype` report that
+process state for code that still asks for it.
 
 Default: ``complex64``. Measured on the paper-size QNN (10 qubits, depth 6,
 batch 256, value-and-gradient step, 2 CPU cores): complex64 is roughly 2x faster
@@ -18,17 +27,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 import tensorcircuit as tc
 
-from .errors import InputError
+from .errors import PRECISIONS, check_precision  # noqa: F401 (one definition, re-exported here)
 
-PRECISIONS = ("complex64", "complex128")
 _state = {"precision": None}
 
 
-def check_precision(precision: str) -> str:
-    """``precision`` if it is one of :data:`PRECISIONS`, else :class:`InputError`."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    return precision
+def dtypes(precision: str) -> tuple:
+    """``(complex_dtype, real_dtype)`` of ``precision``; pure, reads no process state."""
+    if check_precision(precision) == "complex128":
+        return jnp.complex128, jnp.float64
+    return jnp.complex64, jnp.float32
 
 
 def set_precision(precision: str = "complex64") -> None:
@@ -49,8 +57,10 @@ def precision() -> str:
 
 
 def complex_dtype():
-    return jnp.complex128 if precision() == "complex128" else jnp.complex64
+    """Complex dtype of the process precision (models use :func:`dtypes` of their own)."""
+    return dtypes(precision())[0]
 
 
 def real_dtype():
-    return jnp.float64 if precision() == "complex128" else jnp.float32
+    """Real dtype of the process precision (models use :func:`dtypes` of their own)."""
+    return dtypes(precision())[1]

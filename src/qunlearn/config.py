@@ -1,184 +1,204 @@
-"""Frozen configuration dataclasses and the named presets.
+"""Frozen, validated configs of every experiment, and the named presets.
 
-Everything the paper fixes is a default here, never a hard-coded limit. A config
-serialises to a plain dict (``to_dict``) stored with every run, and is rebuilt
-from one (``from_dict``), so a run directory always says exactly what produced it.
+Everything the paper fixes is a default here, never a hard-coded limit. Each
+config validates itself on construction (before anything is written), turns
+into a plain dict (``to_dict``, stored with every run and printed by ``qunlearn
+config show``) and back (``from_dict``), so a run directory always says exactly
+what produced it. Models are ``dict[name, ModelConfig]`` in every experiment;
+a :class:`ModelConfig` pairs a model spec (:mod:`qunlearn.models.specs`) with
+its training schedule and, for unlearning, its unlearning schedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import InputError, check_alpha, check_positive_int
+from .errors import (
+    InputError,
+    check_alpha,
+    check_choices,
+    check_finite_positive,
+    check_nonnegative,
+    check_positive_int,
+    check_precision,
+    check_seed,
+)
+from .models.specs import MODEL_KINDS, MLPSpec, QNNSpec, spec_from_dict, spec_to_dict
 from .poison import ATTACKS
 from .train import TrainConfig
 
 DATASET_NAMES = ("mnist", "xxz")
-MODEL_KINDS = ("qnn", "mlp")
 PRESETS = ("paper", "quick")
+ALPHA_GRID = tuple(round(0.1 * i, 10) for i in range(10))
+
+__all__ = ["DATASET_NAMES", "MODEL_KINDS", "PRESETS", "ModelConfig", "PoisonConfig", "UnlearnConfig",
+           "SweepConfig", "LandscapeConfig", "EmbedConfig", "preset_configs"]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A model and its training schedule. ``depth`` is used by QNNs, ``hidden`` by MLPs."""
+    """A model spec, its training schedule and (for unlearning) its unlearning schedule."""
 
-    kind: str
+    spec: Any
     train: TrainConfig
-    depth: int = 6
-    hidden: tuple[int, ...] = (64, 16)
-
-    def __post_init__(self):
-        if self.kind not in MODEL_KINDS:
-            raise InputError(f"unknown model {self.kind!r}; use one of {', '.join(MODEL_KINDS)}")
-        object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth"))
-        object.__setattr__(self, "hidden", tuple(check_positive_int(h, "MLP hidden width") for h in self.hidden))
+    unlearn: TrainConfig | None = None
 
     def describe(self) -> str:
-        if self.kind == "qnn":
-            return f"QNN depth {self.depth}"
-        return f"MLP {tuple(self.hidden)}"
+        return self.spec.describe()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {**spec_to_dict(self.spec), "train": self.train.to_dict()}
+        if self.unlearn is not None:
+            d["unlearn"] = self.unlearn.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"a model entry must be a table, got {d!r}")
+        d = dict(d)
+        if "train" not in d:
+            raise InputError("a model entry needs a [train] table (epochs, batch_size, lr, eval_every)")
+        train = _train(d.pop("train"), "train")
+        unlearn = _train(d.pop("unlearn"), "unlearn") if "unlearn" in d else None
+        return cls(spec_from_dict(d), train, unlearn)
 
 
-def _check_common(cfg, attacks) -> None:
-    """Validation shared by the experiment configs: dataset, models, attacks, runs, seed."""
-    if cfg.dataset not in DATASET_NAMES:
-        raise InputError(f"unknown dataset {cfg.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
-    if not cfg.models:
-        raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
+def _train(d: Any, where: str) -> TrainConfig:
+    if not isinstance(d, dict):
+        raise InputError(f"{where} must be a table of epochs, batch_size, lr, eval_every; got {d!r}")
+    try:
+        return TrainConfig.from_dict(d)
+    except TypeError as e:
+        raise InputError(f"{where}: {e}") from None
+
+
+def _models(models: Any, *, unlearn: bool = False) -> dict[str, ModelConfig]:
+    if not isinstance(models, dict) or not models:
+        raise InputError("no model selected; name at least one model (e.g. --model qnn,mlp)")
+    out = {}
+    for name, mc in models.items():
+        try:
+            mc = mc if isinstance(mc, ModelConfig) else ModelConfig.from_dict(mc)
+        except InputError as e:
+            raise InputError(f"model {name!r}: {e}") from None
+        if unlearn and mc.unlearn is None:
+            raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
+        out[str(name)] = mc
+    return out
+
+
+def _models_dict(models: dict[str, ModelConfig]) -> dict[str, Any]:
+    return {k: v.to_dict() for k, v in models.items()}
+
+
+def _check_dataset(dataset: Any) -> str:
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    return dataset
+
+
+def _check_options(options: Any) -> dict:
+    if not isinstance(options, dict):
+        raise InputError(f"data_options must be a table such as {{n_per_class = 100}}, got {options!r}")
+    return dict(options)
+
+
+def _check_attacks(attacks: Any) -> tuple[str, ...]:
+    attacks = check_choices(attacks, ATTACKS, "attack")
     if not attacks:
         raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
-    for a in attacks:
-        if a not in ATTACKS:
-            raise InputError(f"unknown attack {a!r}; use one of {', '.join(ATTACKS)}")
-    object.__setattr__(cfg, "runs", check_positive_int(cfg.runs, "runs"))
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {cfg.seed!r}")
+    return attacks
+
+
+def _check_alphas(alphas: Any, example: str) -> tuple[float, ...]:
+    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
+        raise InputError(f"alphas must be a list of noise ratios, got {alphas!r}")
+    out = tuple(check_alpha(a) for a in alphas)
+    if not out:
+        raise InputError(f"the alpha grid is empty; pass e.g. {example}")
+    if len(set(out)) != len(out):
+        raise InputError(f"the alpha grid has repeated values: {list(out)}")
+    return out
+
+
+class _Config:
+    """``to_dict`` / ``from_dict`` / ``replace`` shared by the experiment configs."""
+
+    _tuples: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {}
+        for k in self.__dataclass_fields__:
+            v = getattr(self, k)
+            if k == "models":
+                v = _models_dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            elif isinstance(v, dict):
+                v = {kk: dict(vv) if isinstance(vv, dict) else vv for kk, vv in v.items()}
+            d[k] = v
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        if not isinstance(d, dict):
+            raise InputError(f"expected a table, got {d!r}")
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InputError(f"unknown config key {unknown[0]!r}; known keys there: "
+                             f"{', '.join(sorted(cls.__dataclass_fields__))}")
+        return cls(**d)
+
+    def replace(self, **changes):
+        """A copy with fields replaced (validated again)."""
+        return replace(self, **changes)
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+
+    def _check_shared(self, unlearn: bool = False) -> None:
+        """Validate (and normalise) the fields the experiment configs share, those this config has."""
+        has = self.__dataclass_fields__
+        self._set("dataset", _check_dataset(self.dataset))
+        self._set("data_options", _check_options(self.data_options))
+        if "models" in has:
+            self._set("models", _models(self.models, unlearn=unlearn))
+        if "runs" in has:
+            self._set("runs", check_positive_int(self.runs, "runs"))
+        if "seed" in has:
+            self._set("seed", check_seed(self.seed))
+        if "precision" in has:
+            self._set("precision", check_precision(self.precision))
 
 
 @dataclass(frozen=True)
-class PoisonConfig:
+class PoisonConfig(_Config):
     """The noise-ratio sweep: every (model, attack, alpha) cell, ``runs`` runs each."""
 
     dataset: str = "mnist"
     data_options: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)  # name -> ModelConfig
     attacks: tuple[str, ...] = ATTACKS
-    alphas: tuple[float, ...] = tuple(round(0.1 * i, 10) for i in range(10))
+    alphas: tuple[float, ...] = ALPHA_GRID
     runs: int = 5
     seed: int = 0
     precision: str = "complex64"
 
     def __post_init__(self):
-        _check_common(self, self.attacks)
-        alphas = tuple(check_alpha(a) for a in self.alphas)
-        if not alphas:
-            raise InputError("the alpha grid is empty; pass e.g. --alphas 0:0.9:0.1 or --alphas 0,0.3")
-        if len(set(alphas)) != len(alphas):
-            raise InputError(f"the alpha grid has repeated values: {list(alphas)}")
-        object.__setattr__(self, "alphas", alphas)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["models"] = {k: asdict(v) for k, v in self.models.items()}
-        for m in d["models"].values():
-            m["hidden"] = list(m["hidden"])
-        d["attacks"], d["alphas"] = list(self.attacks), list(self.alphas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PoisonConfig":
-        d = dict(d)
-        d["models"] = {
-            k: ModelConfig(kind=v["kind"], train=TrainConfig(**v["train"]), depth=v["depth"], hidden=tuple(v["hidden"]))
-            for k, v in d.get("models", {}).items()
-        }
-        d["attacks"], d["alphas"] = tuple(d["attacks"]), tuple(d["alphas"])
-        return cls(**d)
-
-
-# Paper settings (PAPER.md, "Training settings"); eval_every only sets how often
-# the learning curves are sampled, not the training itself.
-_PAPER_MODELS = {
-    "mnist": {
-        "qnn": ModelConfig("qnn", TrainConfig(epochs=100, batch_size=256, lr=0.005, eval_every=10), depth=6),
-        "mlp": ModelConfig("mlp", TrainConfig(epochs=100, batch_size=256, lr=0.005, eval_every=10), hidden=(64, 16)),
-    },
-    "xxz": {
-        "qnn": ModelConfig("qnn", TrainConfig(epochs=200, batch_size=32, lr=0.03, eval_every=10), depth=4),
-        "mlp": ModelConfig("mlp", TrainConfig(epochs=400, batch_size=32, lr=0.01, eval_every=20), hidden=(64, 16)),
-    },
-}
-# Quick: same models, shorter schedules (the MNIST QNN: 20 epochs at twice the paper's
-# learning rate), 2 runs; `qunlearn reproduce all --preset quick` in minutes on 2 cores.
-_QUICK_MODELS = {
-    "mnist": {
-        "qnn": ModelConfig("qnn", TrainConfig(epochs=20, batch_size=128, lr=0.02, eval_every=5), depth=6),
-        "mlp": ModelConfig("mlp", TrainConfig(epochs=40, batch_size=128, lr=0.005, eval_every=5), hidden=(64, 16)),
-    },
-    "xxz": {
-        "qnn": ModelConfig("qnn", TrainConfig(epochs=25, batch_size=32, lr=0.03, eval_every=5), depth=4),
-        "mlp": ModelConfig("mlp", TrainConfig(epochs=80, batch_size=32, lr=0.01, eval_every=10), hidden=(64, 16)),
-    },
-}
-
-
-def poison_preset(preset: str, dataset: str) -> PoisonConfig:
-    """The alpha-sweep config of a named preset for one dataset."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    if dataset not in DATASET_NAMES:
-        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
-    if preset == "paper":
-        return PoisonConfig(dataset=dataset, models=dict(_PAPER_MODELS[dataset]), runs=5)
-    return PoisonConfig(dataset=dataset, models=dict(_QUICK_MODELS[dataset]), runs=2)
-
-
-def with_overrides(cfg: PoisonConfig, **changes) -> PoisonConfig:
-    """``cfg`` with top-level fields replaced (validated again)."""
-    return replace(cfg, **{k: v for k, v in changes.items() if v is not None})
-
-
-def with_train_overrides(cfg: PoisonConfig, **changes) -> PoisonConfig:
-    """``cfg`` with training-schedule fields (epochs, batch_size, lr, ...) replaced for every model."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
-        return cfg
-    models = {k: replace(m, train=replace(m.train, **changes)) for k, m in cfg.models.items()}
-    return replace(cfg, models=models)
-
-
-# ------------------------------------------------------------------ unlearning
-
-FULL_BATCH = 1_000_000  # a batch size above the set size means full batch
+        self._check_shared()
+        self._set("attacks", _check_attacks(self.attacks))
+        self._set("alphas", _check_alphas(self.alphas, "--alphas 0:0.9:0.1 or --alphas 0,0.3"))
 
 
 @dataclass(frozen=True)
-class UnlearnModelConfig:
-    """The model to unlearn (trained with ``train``) and its unlearning schedule ``unlearn``."""
-
-    kind: str
-    train: TrainConfig
-    unlearn: TrainConfig
-    depth: int = 6
-    hidden: tuple[int, ...] = (64, 16)
-
-    def __post_init__(self):
-        ModelConfig(self.kind, self.train, self.depth, self.hidden)  # same validation
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-
-    @property
-    def model(self) -> ModelConfig:
-        return ModelConfig(self.kind, self.train, self.depth, self.hidden)
-
-
-@dataclass(frozen=True)
-class UnlearnConfig:
+class UnlearnConfig(_Config):
     """Poison at one alpha, train the model to unlearn, run every method for every run."""
 
     dataset: str = "mnist"
     data_options: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict)  # name -> UnlearnModelConfig
+    models: dict = field(default_factory=dict)  # name -> ModelConfig with an unlearning schedule
     attack: str = "label-flip"
     alpha: float = 0.3
     methods: tuple[str, ...] = ("retrain", "finetune", "scrub", "gradient_ascent")
@@ -190,99 +210,68 @@ class UnlearnConfig:
     def __post_init__(self):
         from .unlearn import METHODS, resolve_weights
 
-        _check_common(self, (self.attack,))
-        object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        if not self.methods:
-            raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
-        for m in self.methods:
-            if m not in METHODS:
-                raise InputError(f"unknown unlearning method {m!r}; use one of {', '.join(METHODS)}")
+        self._check_shared(unlearn=True)
+        self._set("attack", _check_attacks((self.attack,))[0])
+        self._set("alpha", check_alpha(self.alpha))
         if self.alpha <= 0:
             raise InputError("unlearning needs poisoned samples to forget: alpha must be > 0, e.g. --alpha 0.3")
+        methods = check_choices(self.methods, tuple(METHODS), "unlearning method")
+        if not methods:
+            raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
+        self._set("methods", methods)
+        if not isinstance(self.weights, dict):
+            raise InputError(f"weights must be a table of method -> {{weight = value}}, got {self.weights!r}")
         for m, w in self.weights.items():
-            resolve_weights(m, w)
-        object.__setattr__(self, "alpha", float(self.alpha))
-        object.__setattr__(self, "methods", tuple(self.methods))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for m in d["models"].values():
-            m["hidden"] = list(m["hidden"])
-        d["methods"] = list(self.methods)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "UnlearnConfig":
-        d = dict(d)
-        d["models"] = {
-            k: UnlearnModelConfig(kind=v["kind"], train=TrainConfig(**v["train"]), unlearn=TrainConfig(**v["unlearn"]),
-                                  depth=v["depth"], hidden=tuple(v["hidden"]))
-            for k, v in d["models"].items()
-        }
-        d["methods"] = tuple(d["methods"])
-        return cls(**d)
+            resolve_weights(m, w)  # refuses unknown methods, unknown weights and bad values
+        self._set("weights", {m: dict(w) for m, w in self.weights.items()})
 
 
-_PAPER_UNLEARN = {
-    "mnist": {
-        "qnn": UnlearnModelConfig("qnn", TrainConfig(100, 256, 0.005, 10), TrainConfig(50, 256, 0.005, 1), depth=6),
-        "mlp": UnlearnModelConfig("mlp", TrainConfig(100, 128, 0.01, 10), TrainConfig(50, FULL_BATCH, 0.001, 1),
-                                  hidden=(16, 4)),
-    },
-    "xxz": {
-        "qnn": UnlearnModelConfig("qnn", TrainConfig(200, 32, 0.03, 10), TrainConfig(50, FULL_BATCH, 0.005, 1), depth=4),
-        "mlp": UnlearnModelConfig("mlp", TrainConfig(400, 32, 0.01, 20), TrainConfig(50, FULL_BATCH, 0.01, 1),
-                                  hidden=(64, 16)),
-    },
-}
-_QUICK_UNLEARN = {
-    "mnist": {
-        "qnn": UnlearnModelConfig("qnn", TrainConfig(20, 128, 0.02, 10), TrainConfig(10, 256, 0.005, 1), depth=6),
-        "mlp": UnlearnModelConfig("mlp", TrainConfig(40, 128, 0.01, 10), TrainConfig(20, FULL_BATCH, 0.001, 1),
-                                  hidden=(16, 4)),
-    },
-    "xxz": {
-        "qnn": UnlearnModelConfig("qnn", TrainConfig(40, 32, 0.03, 10), TrainConfig(20, FULL_BATCH, 0.005, 1), depth=4),
-        "mlp": UnlearnModelConfig("mlp", TrainConfig(80, 32, 0.01, 20), TrainConfig(20, FULL_BATCH, 0.01, 1),
-                                  hidden=(64, 16)),
-    },
-}
-
-
-def unlearn_preset(preset: str, dataset: str) -> UnlearnConfig:
-    """The unlearning config of a named preset for one dataset (PAPER.md table for ``paper``)."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    if dataset not in DATASET_NAMES:
-        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
-    table = _PAPER_UNLEARN if preset == "paper" else _QUICK_UNLEARN
-    return UnlearnConfig(dataset=dataset, models=dict(table[dataset]), runs=5 if preset == "paper" else 2)
-
-
-def with_unlearn_overrides(cfg: UnlearnConfig, **changes) -> UnlearnConfig:
-    """``cfg`` with unlearning-schedule fields (epochs, batch_size, lr) replaced for every model."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
-        return cfg
-    models = {k: replace(m, unlearn=replace(m.unlearn, **changes)) for k, m in cfg.models.items()}
-    return replace(cfg, models=models)
-
-
-# ------------------------------------------------------------------ loss landscape
+SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}  # method -> the weights it sweeps
+WEIGHT_GRID = ALPHA_GRID
 
 
 @dataclass(frozen=True)
-class LandscapeConfig:
+class SweepConfig:
+    """A weight sweep of one method over ``grid`` (x ``grid`` for SCRUB), from the models to unlearn
+    of ``unlearn`` (the same models, trained once, as the unlearning experiment's)."""
+
+    unlearn: UnlearnConfig
+    method: str = "scrub"
+    grid: tuple[float, ...] = WEIGHT_GRID
+
+    def __post_init__(self):
+        if self.method not in SWEEPS:
+            raise InputError(f"no weight sweep for {self.method!r}; use one of {', '.join(SWEEPS)}")
+        grid = tuple(check_nonnegative(v, "weight grid value") for v in self.grid)
+        if not grid:
+            raise InputError("the weight grid is empty; give weight values such as 0,0.3,0.6,0.9")
+        object.__setattr__(self, "grid", grid)
+        if self.unlearn.methods != (self.method,):
+            object.__setattr__(self, "unlearn", replace(self.unlearn, methods=(self.method,)))
+
+    @property
+    def dataset(self) -> str:
+        return self.unlearn.dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.unlearn.to_dict(), "sweep": {"method": self.method, "grid": list(self.grid)}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":
+        d = dict(d)
+        sweep = d.pop("sweep")
+        return cls(UnlearnConfig.from_dict(d), sweep["method"], tuple(sweep["grid"]))
+
+
+@dataclass(frozen=True)
+class LandscapeConfig(_Config):
     """The loss-landscape study: clean and noisy models per seed, Hessian trace on held-out points."""
 
     dataset: str = "mnist"
     data_options: dict = field(default_factory=dict)
-    models: tuple[str, ...] = ("qnn", "mlp")
+    models: dict = field(default_factory=dict)  # name -> ModelConfig
     alphas: tuple[float, ...] = (0.2, 0.3, 0.4)
     seeds: tuple[int, ...] = (0, 42, 123, 1024, 2048)
-    qnn_depth: int = 5
-    mlp_hidden: tuple[int, ...] = (8, 2)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(50, 32, 0.01, 50))
     test_size: float = 0.3
     n_hessian: int = 100
     exact_max: int = 20000  # exact trace (n Hessian-vector products) up to this many parameters, Hutchinson beyond
@@ -291,45 +280,117 @@ class LandscapeConfig:
     precision: str = "complex64"
 
     def __post_init__(self):
-        if self.dataset not in DATASET_NAMES:
-            raise InputError(f"unknown dataset {self.dataset!r}; use one of {', '.join(DATASET_NAMES)}")
-        if not self.models:
-            raise InputError("no model selected; pass --model qnn, mlp or qnn,mlp")
-        for m in self.models:
-            if m not in MODEL_KINDS:
-                raise InputError(f"unknown model {m!r}; use one of {', '.join(MODEL_KINDS)}")
-        alphas = tuple(check_alpha(a) for a in self.alphas)
-        if not alphas:
-            raise InputError("the alpha grid is empty; pass e.g. --alphas 0.2,0.3,0.4")
+        self._check_shared()
+        alphas = _check_alphas(self.alphas, "--alphas 0.2,0.3,0.4")
         if any(a == 0 for a in alphas):
             raise InputError("alpha 0 is the clean reference, always trained; list only noisy alphas (> 0)")
-        object.__setattr__(self, "alphas", alphas)
-        if not self.seeds:
+        self._set("alphas", alphas)
+        if isinstance(self.seeds, (str, bytes)) or not hasattr(self.seeds, "__iter__") or not self.seeds:
             raise InputError("no seed given; pass e.g. --seeds 0,42,123")
-        for s in self.seeds:
-            if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-                raise InputError(f"seeds must be non-negative integers, got {s!r}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise InputError(f"seeds repeat: {list(self.seeds)}")
-        object.__setattr__(self, "qnn_depth", check_positive_int(self.qnn_depth, "QNN depth"))
-        object.__setattr__(self, "mlp_hidden", tuple(check_positive_int(h, "MLP hidden width") for h in self.mlp_hidden))
-        if not 0 < float(self.test_size) < 1:
+        seeds = tuple(check_seed(s, "seeds") for s in self.seeds)
+        if len(set(seeds)) != len(seeds):
+            raise InputError(f"seeds repeat: {list(seeds)}")
+        self._set("seeds", seeds)
+        try:
+            ok = 0 < float(self.test_size) < 1
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise InputError(f"test_size must lie in (0, 1), got {self.test_size!r}")
-        object.__setattr__(self, "n_hessian", check_positive_int(self.n_hessian, "number of Hessian points"))
-        object.__setattr__(self, "top_k", check_positive_int(self.top_k, "top_k"))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("models", "alphas", "seeds", "mlp_hidden"):
-            d[k] = list(d[k])
-        return d
+        self._set("test_size", float(self.test_size))
+        for k in ("n_hessian", "exact_max", "eig_exact_max", "top_k"):
+            self._set(k, check_positive_int(getattr(self, k), k.replace("_", " ")))
 
 
-def landscape_preset(preset: str, dataset: str = "mnist") -> LandscapeConfig:
-    """PAPER.md's landscape settings (``paper``) or a two-seed, short version (``quick``)."""
+@dataclass(frozen=True)
+class EmbedConfig(_Config):
+    """t-SNE panels of the training set: clean and poisoned by each attack at ``alpha``."""
+
+    dataset: str = "mnist"
+    data_options: dict = field(default_factory=dict)
+    attacks: tuple[str, ...] = ATTACKS
+    alpha: float = 0.3
+    seed: int = 0
+    perplexity: float = 30.0
+
+    def __post_init__(self):
+        self._check_shared()
+        self._set("attacks", _check_attacks(self.attacks))
+        self._set("alpha", check_alpha(self.alpha))
+        self._set("perplexity", check_finite_positive(self.perplexity, "perplexity"))
+
+
+# ------------------------------------------------------------------ presets
+# Paper settings: PAPER.md, "Training settings". eval_every only sets how often
+# the learning curves are sampled, not the training itself.
+
+T = TrainConfig
+FULL = None  # full batch
+
+
+def _mc(spec, train, unlearn=None) -> ModelConfig:
+    return ModelConfig(spec, train, unlearn)
+
+
+def _widths(mlp: ModelConfig, widths) -> dict[str, ModelConfig]:
+    """PAPER.md's extra MLP widths of the alpha sweep: the MLP's schedule, other hidden widths."""
+    return {"mlp-" + "-".join(map(str, h)): replace(mlp, spec=MLPSpec(h)) for h in widths}
+
+
+def _poison_models(preset: str, dataset: str) -> dict[str, ModelConfig]:
+    table = {
+        ("paper", "mnist"): (_mc(QNNSpec(6), T(100, 256, 0.005, 10)), _mc(MLPSpec((64, 16)), T(100, 256, 0.005, 10))),
+        ("paper", "xxz"): (_mc(QNNSpec(4), T(200, 32, 0.03, 10)), _mc(MLPSpec((64, 16)), T(400, 32, 0.01, 20))),
+        # quick: same models, shorter schedules (the MNIST QNN: 20 epochs at four times the paper's learning rate)
+        ("quick", "mnist"): (_mc(QNNSpec(6), T(20, 128, 0.02, 5)), _mc(MLPSpec((64, 16)), T(40, 128, 0.005, 5))),
+        ("quick", "xxz"): (_mc(QNNSpec(4), T(25, 32, 0.03, 5)), _mc(MLPSpec((64, 16)), T(80, 32, 0.01, 10))),
+    }
+    qnn, mlp = table[(preset, dataset)]
+    extra = {"mnist": ((16, 4),), "xxz": ((32, 8), (16, 4), (8, 2), (8, 4))}[dataset]
+    return {"qnn": qnn, "mlp": mlp, **_widths(mlp, extra)}
+
+
+def _unlearn_models(preset: str, dataset: str) -> dict[str, ModelConfig]:
+    table = {
+        ("paper", "mnist"): (_mc(QNNSpec(6), T(100, 256, 0.005, 10), T(50, 256, 0.005, 1)),
+                             _mc(MLPSpec((16, 4)), T(100, 128, 0.01, 10), T(50, FULL, 0.001, 1))),
+        ("paper", "xxz"): (_mc(QNNSpec(4), T(200, 32, 0.03, 10), T(50, FULL, 0.005, 1)),
+                           _mc(MLPSpec((64, 16)), T(400, 32, 0.01, 20), T(50, FULL, 0.01, 1))),
+        ("quick", "mnist"): (_mc(QNNSpec(6), T(20, 128, 0.02, 10), T(10, 256, 0.005, 1)),
+                             _mc(MLPSpec((16, 4)), T(40, 128, 0.01, 10), T(20, FULL, 0.001, 1))),
+        ("quick", "xxz"): (_mc(QNNSpec(4), T(40, 32, 0.03, 10), T(20, FULL, 0.005, 1)),
+                           _mc(MLPSpec((64, 16)), T(80, 32, 0.01, 20), T(20, FULL, 0.01, 1))),
+    }
+    qnn, mlp = table[(preset, dataset)]
+    return {"qnn": qnn, "mlp": mlp}
+
+
+def _landscape(preset: str, dataset: str) -> LandscapeConfig:
+    train = T(50, 32, 0.01, 50) if preset == "paper" else T(15, 32, 0.01, 15)
+    models = {"qnn": _mc(QNNSpec(5, "landscape"), train), "mlp": _mc(MLPSpec((8, 2)), train)}
+    if preset == "paper":
+        return LandscapeConfig(dataset=dataset, models=models)
+    # quick: two seeds, 15 epochs, and Hutchinson (100 probes) for traces beyond 2000 parameters (the MLP)
+    return LandscapeConfig(dataset=dataset, models=models, seeds=(0, 42), exact_max=2000)
+
+
+def preset_configs(preset: str, dataset: str) -> dict[str, Any]:
+    """Every experiment's config of a named preset for one dataset (the paper's settings for ``paper``).
+
+    Returns ``{"poison", "unlearn", "landscape", "embed"}`` configs and ``"sweeps"``
+    (``{"methods": [...], "grid": [...]}``).
+    """
+    from .unlearn import METHODS
+
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    if preset == "paper":
-        return LandscapeConfig(dataset=dataset)
-    # quick: two seeds, 15 epochs, and Hutchinson (100 probes) for traces beyond 2000 parameters (the MLP)
-    return LandscapeConfig(dataset=dataset, seeds=(0, 42), train=TrainConfig(15, 32, 0.01, 15), exact_max=2000)
+    _check_dataset(dataset)
+    runs = 5 if preset == "paper" else 2
+    return {
+        "poison": PoisonConfig(dataset=dataset, models=_poison_models(preset, dataset), runs=runs),
+        "unlearn": UnlearnConfig(dataset=dataset, models=_unlearn_models(preset, dataset), methods=tuple(METHODS),
+                                 runs=runs),
+        "sweeps": {"methods": list(SWEEPS), "grid": list(WEIGHT_GRID if preset == "paper" else (0.0, 0.45, 0.9))},
+        "landscape": _landscape(preset, dataset),
+        "embed": EmbedConfig(dataset=dataset),
+    }

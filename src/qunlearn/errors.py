@@ -9,6 +9,7 @@ touched.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 
@@ -89,3 +90,20 @@ def check_choices(items: Any, allowed: tuple[str, ...], what: str) -> tuple[str,
         if items.count(item) > 1:
             raise InputError(f"the {what} list names {item!r} twice; list each once")
     return items
+
+
+PRECISIONS = ("complex64", "complex128")
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS` (circuit precision), else :class:`InputError`."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A non-negative integer seed."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)

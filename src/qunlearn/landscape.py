@@ -15,7 +15,8 @@ Two layers:
 
 * generic functions of a scalar function ``f: R^n -> R`` and a point ``flat``:
   :func:`hvp_fn`, :func:`hessian_of`, :func:`trace_of`, :func:`hutchinson_of`,
-  :func:`lanczos`, :func:`top_eigs_of`, :func:`slq_of`;
+  :func:`lanczos`, :func:`top_eigs_of`, :func:`slq_of`, and the traceable
+  :func:`saddle_free_step` (exact or low-rank :math:`(|H| + \lambda I)^{-1} g`);
 * model wrappers taking ``(model, params, x, y)`` for any model with the shared
   interface: :func:`exact_hessian`, :func:`exact_trace`, :func:`spectrum`,
   :func:`hutchinson_trace`, :func:`top_eigenvalues`, :func:`slq_density`,
@@ -67,6 +68,7 @@ __all__ = [
     "lanczos",
     "top_eigs_of",
     "slq_of",
+    "saddle_free_step",
     "exact_hessian",
     "exact_trace",
     "spectrum",
@@ -135,10 +137,13 @@ def _basis(i: Array, n: int, dtype) -> Array:
     return jax.nn.one_hot(i, n, dtype=dtype)
 
 
+def _hvp_rows(hvp: Callable[[Array], Array], n: int, dtype, chunk: int) -> Array:
+    """``H e_i`` for every basis vector (the rows of the symmetric ``H``), ``chunk`` HVPs at a time."""
+    return jax.lax.map(lambda i: hvp(_basis(i, n, dtype)), jnp.arange(n), batch_size=min(chunk, n))
+
+
 def _hessian_rows(f: ScalarFn, flat: Array, chunk: int) -> Array:
-    n = flat.size
-    hvp = hvp_fn(f, flat)
-    return jax.lax.map(lambda i: hvp(_basis(i, n, flat.dtype)), jnp.arange(n), batch_size=min(chunk, n))
+    return _hvp_rows(hvp_fn(f, flat), flat.size, flat.dtype, chunk)
 
 
 def _diagonal(f: ScalarFn, flat: Array, chunk: int) -> Array:
@@ -161,16 +166,24 @@ def _hutchinson_samples(f: ScalarFn, flat: Array, key: Array, n_samples: int, ch
 
 
 def _lanczos_core(hvp: Callable[[Array], Array], n: int, iters: int, key: Array, dtype) -> tuple[Array, Array]:
-    """``iters`` Lanczos steps from a random unit vector, full reorthogonalisation (Gram-Schmidt twice).
+    """``iters`` Lanczos steps from a random unit vector: ``(alphas, betas)`` of ``T``; see :func:`_lanczos_basis`."""
+    q0 = jax.random.normal(key, (n,), dtype=dtype)
+    _, alphas, betas = _lanczos_basis(hvp, q0 / jnp.linalg.norm(q0), iters)
+    return alphas, betas[: iters - 1]
 
+
+def _lanczos_basis(hvp: Callable[[Array], Array], q0: Array, iters: int) -> tuple[Array, Array, Array]:
+    """``iters`` Lanczos steps from the unit vector ``q0``, full reorthogonalisation (Gram-Schmidt twice).
+
+    Returns ``(Q, alphas, betas)``: the orthonormal rows ``Q[:iters]`` with
+    ``Q[:iters] H Q[:iters]^T = T`` (diagonal ``alphas``, off-diagonal ``betas[:iters-1]``).
     On breakdown (the Krylov space is invariant: residual norm below ``100 eps ||T||``)
     the recursion restarts from the basis vector least covered by the current basis,
     orthogonalised against it, and records a zero off-diagonal, so ``T`` stays an
     orthogonal projection of ``H`` (its eigenvalues remain eigenvalues of ``H``).
     """
+    n, dtype = q0.shape[0], q0.dtype
     eps = jnp.finfo(dtype).eps
-    q0 = jax.random.normal(key, (n,), dtype=dtype)
-    q0 = q0 / jnp.linalg.norm(q0)
     Q = jnp.zeros((iters + 1, n), dtype=dtype).at[0].set(q0)
 
     def orth(Q, w):
@@ -194,8 +207,8 @@ def _lanczos_core(hvp: Callable[[Array], Array], n: int, iters: int, key: Array,
         return Q.at[j + 1].set(q_next), alphas.at[j].set(alpha), betas.at[j].set(jnp.where(ok, beta, 0)), anorm
 
     state = (Q, jnp.zeros(iters, dtype), jnp.zeros(iters, dtype), jnp.zeros((), dtype))
-    _, alphas, betas, _ = jax.lax.fori_loop(0, iters, body, state)
-    return alphas, betas[: iters - 1]
+    Q, alphas, betas, _ = jax.lax.fori_loop(0, iters, body, state)
+    return Q, alphas, betas
 
 
 def _tridiag_eigh(alphas: np.ndarray, betas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +338,79 @@ def slq_of(
         lambda v, ks: jax.lax.map(lambda kk: _lanczos_core(hvp_fn(f, v), v.size, m, kk, v.dtype), ks)
     )(flat, keys)
     return _slq_from_nodes(np.asarray(alphas), np.asarray(betas), grid, sigma)
+
+
+def saddle_free_step(
+    hvp: Callable[[Array], Array],
+    g: Array,
+    *,
+    damping,
+    rank: int | None = None,
+    exact: bool = False,
+    chunk: int = 32,
+) -> Array:
+    r"""The damped saddle-free Newton step :math:`s = (|H| + \lambda I)^{-1} g`; traceable (jit, vmap, cond).
+
+    With :math:`H = \sum_i \mu_i u_i u_i^\top`, :math:`|H| = \sum_i |\mu_i| u_i u_i^\top`, so
+    :math:`|H| + \lambda I \succ 0` and :math:`g^\top s > 0`: the step descends even where
+    :math:`H` is indefinite (Dauphin et al. 2014), where :math:`(H + \lambda I)^{-1} g` does not.
+
+    * ``exact=True``: :math:`H` from ``n`` HVPs (``chunk`` at a time), symmetrised,
+      ``eigh``, :math:`s = \sum_i u_i \, u_i^\top g / (|\mu_i| + \lambda)`. Memory :math:`n^2`.
+    * otherwise (low rank): ``m = min(rank, n)`` Lanczos steps with full
+      reorthogonalisation, :math:`Q H Q^\top = T = W \Theta W^\top`, give Ritz pairs
+      :math:`(\theta_i, v_i)`, :math:`V = Q^\top W` (orthonormal columns), and
+
+      .. math:: s = \sum_{i=1}^m v_i \frac{v_i^\top g}{|\theta_i| + \lambda} + \frac{g - V V^\top g}{\lambda},
+
+      the complement of the Ritz space taken as zero curvature (the bulk of a
+      network's Hessian). The recursion starts from :math:`Hg`, not from ``g`` or
+      a random vector: :math:`s - g/\lambda = \big(f(H) - f(0)\big) g`,
+      :math:`f(t) = 1/(|t| + \lambda)`, lies in :math:`\mathcal K(H, Hg) \subset
+      \operatorname{range} H`, so every step is spent where the step differs from
+      :math:`g/\lambda`, and the formula is exact as soon as :math:`Hg` meets at most
+      ``m`` distinct eigenvalues (``m`` outliers over a zero bulk: ``m`` steps, where a
+      start from ``g`` needs ``m + 1``); ``rank >= n`` gives the exact step. No key is
+      needed. On a breakdown (:math:`\mathcal K(H, Hg)` invariant, so the Ritz pairs are
+      exact and :math:`g - VV^\top g \in \ker H`) the later, restarted Lanczos vectors
+      are dropped; :math:`Hg = 0` gives :math:`s = g/\lambda`. Cost ``m + 1`` HVPs,
+      memory :math:`(m + 1) n`.
+
+    Args:
+      hvp: ``v -> H v`` for a symmetric ``H`` on :math:`\mathbb R^n` (e.g. :func:`hvp_fn`).
+      g: the gradient, shape ``(n,)``, real.
+      damping: :math:`\lambda > 0` (a float or a traced scalar).
+      rank: Lanczos steps on the low-rank path, capped at ``n``; ignored when ``exact``.
+      exact: dense eigendecomposition instead of Lanczos (a Python bool).
+      chunk: HVPs evaluated together on the exact path.
+
+    Returns:
+      The step ``s`` (subtract it from the parameters), shape and dtype of ``g``.
+    """
+    require(g.ndim == 1 and g.shape[0] >= 1, f"g must be a non-empty 1-D array, got shape {g.shape}")
+    require(jnp.issubdtype(g.dtype, jnp.floating), f"g must be real floats, got {g.dtype}")
+    if isinstance(damping, (int, float, np.integer, np.floating)) and not isinstance(damping, bool):
+        check_finite_positive(damping, "damping")
+    n, dtype = g.shape[0], g.dtype
+    lam = jnp.asarray(damping, dtype)
+    if exact:
+        h = _hvp_rows(hvp, n, dtype, check_positive_int(chunk, "chunk"))
+        evals, evecs = jnp.linalg.eigh(0.5 * (h + h.T))
+        return evecs @ ((evecs.T @ g) / (jnp.abs(evals) + lam))
+    if rank is None:
+        raise InputError("rank is required on the low-rank (Lanczos) path; pass rank=... or exact=True")
+    m = min(check_positive_int(rank, "rank"), n)
+    hg = hvp(g)
+    hg_norm = jnp.linalg.norm(hg)
+    Q, alphas, betas = _lanczos_basis(hvp, hg / jnp.where(hg_norm > 0, hg_norm, 1), m)
+    # keep the Krylov space of Hg only: vectors after the first breakdown (a zero beta) are dropped
+    keep = jnp.cumprod(jnp.concatenate([jnp.ones(1, dtype), (betas[: m - 1] != 0).astype(dtype)]))
+    off = betas[: m - 1] * keep[1:]
+    T = jnp.diag(alphas * keep) + jnp.diag(off, 1) + jnp.diag(off, -1)
+    theta, W = jnp.linalg.eigh(T)
+    V = (Q[:m] * keep[:, None]).T @ W  # Ritz vectors (orthonormal columns; zero for dropped ones)
+    c = V.T @ g
+    return V @ (c / (jnp.abs(theta) + lam)) + (g - V @ c) / lam
 
 
 # ------------------------------------------------------------------ model layer

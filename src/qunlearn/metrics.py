@@ -5,13 +5,8 @@ everything here turns those into plain Python floats (or NumPy arrays for the
 per-sample quantities). JAX arrays are accepted anywhere and converted with
 :func:`numpy.asarray`.
 
-The one exception is :func:`bernoulli_kl`: it uses the namespace of its inputs
-(``jax.numpy`` for JAX arrays and tracers, ``numpy`` otherwise) so the SCRUB
-objective can call it inside ``jax.jit``.
-
-Probabilities are clipped to ``[eps, 1 - eps]`` (``eps = 1e-7``, as Keras does)
-wherever a logarithm is taken, so predictions of exactly 0 or 1 give finite
-losses and divergences.
+The losses themselves live in :mod:`qunlearn.losses` (one definition for JAX
+and NumPy); this module validates shapes and reduces to floats.
 
 Membership inference (:func:`mia_auc`) follows the attack used in the
 unlearning literature (SCRUB; Kurmanji et al., "Towards unbounded machine
@@ -26,13 +21,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from . import losses
 from .errors import InputError
-
-EPS = 1e-7
+from .losses import EPS, bernoulli_kl
 LOSS_CLIP = 1e6  # non-finite or huge losses are clipped to this before the attack
 
 
@@ -59,17 +52,13 @@ def binary_predictions(p: Any) -> np.ndarray:
 def accuracy(p: Any, y: Any) -> float:
     """Fraction of hard predictions ``p > 0.5`` equal to ``y``; NaN for no samples."""
     p, y = _pair(p, y, "predictions", "labels")
-    if p.size == 0:
-        return math.nan
-    return float(np.mean(binary_predictions(p) == y.astype(int)))
+    return float(losses.accuracy(p.astype(np.float64), y))
 
 
 def per_sample_bce(p: Any, y: Any, eps: float = EPS) -> np.ndarray:
-    r"""Per-sample binary cross-entropy :math:`-[y\log p + (1-y)\log(1-p)]`, ``p`` clipped to ``[eps, 1-eps]``."""
+    r"""Per-sample binary cross-entropy (:func:`qunlearn.losses.per_sample_bce`) in float64."""
     p, y = _pair(p, y, "predictions", "labels")
-    p = np.clip(p.astype(np.float64), eps, 1.0 - eps)
-    y = y.astype(np.float64)
-    return -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
+    return losses.per_sample_bce(p.astype(np.float64), y, eps)
 
 
 def oracle_agreement(p: Any, p_oracle: Any) -> float:
@@ -78,25 +67,6 @@ def oracle_agreement(p: Any, p_oracle: Any) -> float:
     if p.size == 0:
         return math.nan
     return float(np.mean(binary_predictions(p) == binary_predictions(q)))
-
-
-def _is_jax(*xs: Any) -> bool:
-    return any(isinstance(x, jax.Array) for x in xs)
-
-
-def bernoulli_kl(p_teacher: Any, p_student: Any, eps: float = EPS):
-    r"""Elementwise :math:`\mathrm{KL}(\mathrm{Bern}(p_t) \,\|\, \mathrm{Bern}(p_s))`, both clipped to ``[eps, 1-eps]``.
-
-    .. math:: p_t \log\frac{p_t}{p_s} + (1-p_t)\log\frac{1-p_t}{1-p_s}
-
-    Uses ``jax.numpy`` when either input is a JAX array (or tracer), so it is
-    jittable and differentiable; ``numpy`` otherwise. Returns an array of the
-    broadcast shape.
-    """
-    xp = jnp if _is_jax(p_teacher, p_student) else np
-    pt = xp.clip(xp.asarray(p_teacher), eps, 1.0 - eps)
-    ps = xp.clip(xp.asarray(p_student), eps, 1.0 - eps)
-    return pt * (xp.log(pt) - xp.log(ps)) + (1.0 - pt) * (xp.log1p(-pt) - xp.log1p(-ps))
 
 
 def oracle_kl(p: Any, p_oracle: Any, eps: float = EPS) -> float:

@@ -284,8 +284,14 @@ def embedding_figure(
     return save(fig, stem)
 
 
-def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
-    """Clean validation accuracy against alpha for every MLP width (and the QNN for reference), per attack."""
+def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
+                 labels: dict[str, str] | None = None) -> list[Path]:
+    """Clean validation accuracy against alpha for every model of the sweep, per attack.
+
+    ``labels`` maps a model's name to its legend entry (its spec's description);
+    the model named ``qnn`` is drawn in the QNN colour for reference.
+    """
+    labels = labels or {}
     attacks = list(results["attack"].unique())
     fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 3.4), squeeze=False, sharey=True)
     models = list(results["model"].unique())
@@ -297,10 +303,9 @@ def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None) ->
             sub = results[(results["model"] == model) & (results["attack"] == attack) & (results["metric"] == "val_acc")]
             s = sub.groupby("alpha")["value"].agg(["mean", "std"]).fillna(0.0)
             if model == "qnn":
-                style = dict(label="QNN", color="#d1495b", marker="o")
+                style = dict(label=labels.get(model, "QNN"), color="#d1495b", marker="o")
             else:
-                label = "MLP" if model == "mlp" else "MLP (" + ", ".join(model.split("-")[1:]) + ")"
-                style = dict(label=label, color=colors[ci], marker="s")
+                style = dict(label=labels.get(model, model), color=colors[ci], marker="s")
                 ci += 1
             _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
         ax.axhline(0.5, color="0.6", lw=0.8, ls="--")

@@ -346,14 +346,24 @@ th{background:#f3f3f3}img{max-width:100%}figure{margin:1em 0}figcaption{color:#5
 .claim.not-held{border-color:#c0392b}.claim.not-tested{border-color:#aaa}"""
 
 
+def _describe(entry: dict) -> str:
+    """A stored model entry in words (its spec's description)."""
+    from .models.specs import spec_from_dict
+
+    spec = {k: v for k, v in entry.items() if k not in ("train", "unlearn")}
+    try:
+        return spec_from_dict(spec).describe()
+    except InputError:
+        return str(spec.get("kind", "?"))
+
+
 def _setup_lines(run: RunTables) -> list[str]:
     lines = []
     for (d, name), part in _ordered(run):
         cfg = part["config"]
         if name == "poison":
-            models = ", ".join(f"{k} ({'depth ' + str(v['depth']) if v['kind'] == 'qnn' else tuple(v['hidden'])}, "
-                               f"{v['train']['epochs']} epochs, batch {v['train']['batch_size']}, lr {v['train']['lr']})"
-                               for k, v in cfg.get("models", {}).items())
+            models = ", ".join(f"{k} ({_describe(v)}, {v['train']['epochs']} epochs, batch {v['train']['batch_size']}, "
+                               f"lr {v['train']['lr']})" for k, v in cfg.get("models", {}).items())
             lines.append(f"{d}/poison: attacks {', '.join(cfg.get('attacks', []))}; alphas "
                          f"{', '.join(f'{a:g}' for a in cfg.get('alphas', []))}; {cfg.get('runs')} runs; {models}")
         elif name == "unlearn":
@@ -364,9 +374,10 @@ def _setup_lines(run: RunTables) -> list[str]:
             lines.append(f"{d}/{name}: grid {', '.join(f'{g:g}' for g in cfg.get('sweep', {}).get('grid', []))}; "
                          f"{cfg.get('runs')} runs")
         elif name == "landscape":
-            lines.append(f"{d}/landscape: alphas {cfg.get('alphas')}; seeds {cfg.get('seeds')}; QNN depth "
-                         f"{cfg.get('qnn_depth')}, MLP {tuple(cfg.get('mlp_hidden', []))}; "
-                         f"{cfg.get('train', {}).get('epochs')} epochs; Hessian on {cfg.get('n_hessian')} points")
+            models = ", ".join(f"{k} ({_describe(v)}, {v['train']['epochs']} epochs)"
+                               for k, v in cfg.get("models", {}).items())
+            lines.append(f"{d}/landscape: alphas {cfg.get('alphas')}; seeds {cfg.get('seeds')}; {models}; "
+                         f"Hessian on {cfg.get('n_hessian')} points")
         elif name == "embed":
             lines.append(f"{d}/embed: t-SNE, alpha {cfg.get('alpha')}, perplexity {cfg.get('perplexity')}")
     v = run.versions

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model entries are specs (kind + that family's fields); full batch is "full"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _VERSIONED = ("qunlearn", "jax", "jaxlib", "optax", "tensorcircuit-ng", "numpy", "scipy", "scikit-learn", "pandas")
@@ -141,12 +141,17 @@ class RunDir:
         return self.path / "cells"
 
     def start(self) -> "RunDir":
-        """Create the directory (clearing it first with ``fresh``) and store the config."""
+        """Create the directory (clearing it first with ``fresh``, once) and store the config.
+
+        ``fresh`` is consumed by the first ``start``: a second call (an experiment
+        started by a caller that already prepared the directory) keeps what is there.
+        """
         if self.fresh and self.path.exists():
             shutil.rmtree(self.cells_dir, ignore_errors=True)
             for f in self.path.iterdir():
                 if f.is_file():
                     f.unlink()
+        self.fresh = False
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         record = {
             "format_version": FORMAT_VERSION,

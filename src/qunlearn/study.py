@@ -1,88 +1,62 @@
-"""The whole study as one config: named presets, TOML overrides, validation.
+"""The whole study as one config tree: named presets, TOML and flag overrides, validation.
 
 A *study* config says, per dataset, which parts run and with what settings::
 
     [mnist]
     parts = ["poison", "unlearn", "sweeps", "landscape", "embed"]
-    [mnist.poison]            # a PoisonConfig: the alpha sweep (Figure 2), extra MLP widths included
+    [mnist.poison]            # a PoisonConfig: the alpha sweep (Figure 2); models include the extra MLP widths
     [mnist.unlearn]           # an UnlearnConfig: every method (Figure 3)
     [mnist.sweeps]            # methods = ["scrub", "gradient_ascent"], grid = [0.0, ..., 0.9]
     [mnist.landscape]         # a LandscapeConfig: Hessian traces
     [mnist.embed]             # attacks, alpha, seed, perplexity: t-SNE panels
 
-Presets: ``paper-mnist`` and ``paper-xxz`` (PAPER.md settings) and ``quick``
-(both datasets, minutes on a laptop). A TOML file overrides any field of a
-preset; its optional top-level ``preset`` key names the preset it starts from.
-A model added under ``models`` starts from the preset's model of the same
-``kind`` (its name's prefix if ``kind`` is not given), so
-``[mnist.poison.models.mlp-8-2] hidden = [8, 2]`` is a complete entry.
+Presets: ``paper-mnist`` and ``paper-xxz`` (the paper's settings) and ``quick``
+(both datasets, minutes on a laptop). Overrides, from a TOML file or from CLI
+flags, go through one path (:func:`resolve`): they replace fields of the
+preset's tree, and the result is validated once, before anything is written.
+A ``models`` table replaces the preset's table, so models can be removed as
+well as added: an entry named like a preset model starts from that model (so
+``[mnist.poison.models.qnn] depth = 4`` is complete), a new name needs a
+``kind`` and starts from the preset's first model of that kind.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import tomllib
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .config import (
     DATASET_NAMES,
+    SWEEPS,
+    EmbedConfig,
     LandscapeConfig,
     PoisonConfig,
+    SweepConfig,
     UnlearnConfig,
-    landscape_preset,
-    poison_preset,
-    unlearn_preset,
+    preset_configs,
 )
-from .errors import InputError, check_alpha, check_nonnegative
-from .poison import ATTACKS
-from .train import TrainConfig
+from .errors import InputError
 
 STUDY_PRESETS = ("paper-mnist", "paper-xxz", "quick")
 PARTS = ("poison", "unlearn", "sweeps", "landscape", "embed")
-SWEEP_METHODS = ("scrub", "gradient_ascent")
-WEIGHT_GRID = tuple(round(0.1 * i, 10) for i in range(10))
-
-# PAPER.md, "Models": the extra MLP widths of the alpha sweeps.
-EXTRA_WIDTHS = {"mnist": ((16, 4),), "xxz": ((32, 8), (16, 4), (8, 2), (8, 4))}
-
-
-def width_name(hidden) -> str:
-    return "mlp-" + "-".join(str(h) for h in hidden)
-
-
-def _with_widths(cfg: PoisonConfig, widths) -> PoisonConfig:
-    models = dict(cfg.models)
-    for h in widths:
-        models[width_name(h)] = replace(cfg.models["mlp"], hidden=tuple(h))
-    return replace(cfg, models=models)
+SWEEP_METHODS = tuple(SWEEPS)
+_EMBED_KEYS = ("attacks", "alpha", "seed", "perplexity")  # embed's dataset and data options are poison's
 
 
 def _dataset_section(preset: str, dataset: str) -> dict[str, Any]:
-    poison = _with_widths(poison_preset(preset, dataset), EXTRA_WIDTHS[dataset])
-    unlearn = replace(unlearn_preset(preset, dataset), methods=tuple(_all_methods()))
-    landscape = landscape_preset(preset, dataset)
+    cfgs = preset_configs(preset, dataset)
     parts = list(PARTS) if dataset == "mnist" else [p for p in PARTS if p != "landscape"]
-    sweeps = {"methods": list(SWEEP_METHODS), "grid": list(WEIGHT_GRID)}
-    embed = {"attacks": list(ATTACKS), "alpha": 0.3, "seed": 0, "perplexity": 30.0}
-    if preset == "quick":
-        sweeps["grid"] = [0.0, 0.45, 0.9]
+    embed = cfgs["embed"].to_dict()
     return {
         "parts": parts,
-        "poison": poison.to_dict(),
-        "unlearn": unlearn.to_dict(),
-        "sweeps": sweeps,
-        "landscape": landscape.to_dict(),
-        "embed": embed,
+        "poison": cfgs["poison"].to_dict(),
+        "unlearn": cfgs["unlearn"].to_dict(),
+        "sweeps": cfgs["sweeps"],
+        "landscape": cfgs["landscape"].to_dict(),
+        "embed": {k: embed[k] for k in _EMBED_KEYS},
     }
-
-
-def _all_methods():
-    from .unlearn import METHODS
-
-    return METHODS
 
 
 def preset_study(name: str) -> dict[str, Any]:
@@ -97,6 +71,9 @@ def preset_study(name: str) -> dict[str, Any]:
 
 def preset_for(preset: str, datasets: tuple[str, ...]) -> dict[str, Any]:
     """``paper`` / ``quick`` / a full preset name, restricted to ``datasets``."""
+    for d in datasets:
+        if d not in DATASET_NAMES:
+            raise InputError(f"unknown dataset {d!r}; use one of {', '.join(DATASET_NAMES)}")
     if preset == "paper":
         study = {}
         for d in datasets:
@@ -124,38 +101,60 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                          "'qunlearn config show quick > my.toml'") from None
 
 
+_FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
+
+
 def _merge(base: dict, over: dict, where: str) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
         here = f"{where}.{key}" if where else key
+        if key == "models" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _replace_models(out[key], value, here)
+            continue
         if key not in out:
-            if where.endswith(".models") and isinstance(value, dict):
-                out[key] = _merge(_model_template(out, key, value, here), value, here)
-                continue
-            if where.endswith(".weights") or where.endswith("data_options"):
+            if where.rsplit(".", 1)[-1] in _FREE:
                 out[key] = copy.deepcopy(value)
                 continue
             known = ", ".join(sorted(out)) or "none"
             raise InputError(f"unknown config key {here!r}; known keys there: {known}")
-        if isinstance(out[key], dict) and out[key] and not isinstance(value, dict):
+        if isinstance(out[key], dict) and not isinstance(value, dict):
             raise InputError(f"config key {here!r} is a table; write it as [{here}]")
-        if isinstance(out[key], dict) and isinstance(value, dict) and (out[key] or not key.endswith("options")):
+        if isinstance(out[key], dict) and key not in _FREE:
             out[key] = _merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-def _model_template(models: dict, name: str, entry: dict, where: str) -> dict:
-    kind = entry.get("kind", name.split("-", 1)[0])
-    for m in models.values():
-        if m.get("kind") == kind:
-            return copy.deepcopy(m)
-    raise InputError(f"config key {where!r}: model kind {kind!r} has no template; set kind = \"qnn\" or \"mlp\"")
+def _replace_models(preset: dict, given: dict, where: str) -> dict:
+    """The ``models`` table as given: each entry completed from its template (see the module docstring)."""
+    out = {}
+    for name, entry in given.items():
+        here = f"{where}.{name}"
+        if not isinstance(entry, dict):
+            raise InputError(f"config key {here!r} is a table; write it as [{here}]")
+        if name in preset and entry.get("kind", preset[name]["kind"]) == preset[name]["kind"]:
+            template = preset[name]
+        elif "kind" not in entry:
+            raise InputError(f"config key {here!r}: a new model needs a kind (kind = \"qnn\" or \"mlp\")")
+        else:
+            template = next((m for m in preset.values() if m.get("kind") == entry["kind"]), None)
+            if template is None:
+                from .models.specs import MODEL_KINDS, SPECS, spec_to_dict
+
+                if entry["kind"] not in MODEL_KINDS:
+                    raise InputError(f"config key {here!r}: unknown model kind {entry['kind']!r}; "
+                                     f"use one of {', '.join(MODEL_KINDS)}")
+                if "train" not in entry:
+                    raise InputError(f"config key {here!r}: no {entry['kind']} model in the preset to start from; "
+                                     "give the entry a [train] table")
+                template = spec_to_dict(SPECS[entry["kind"]]())
+        out[name] = _merge(template, entry, here)
+    return out
 
 
 def apply_overrides(study: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``study`` with the fields of ``overrides`` (a parsed TOML file) replaced."""
+    """``study`` with the fields of ``overrides`` (a parsed TOML file, or flags as a tree) replaced."""
     over = {k: v for k, v in overrides.items() if k != "preset"}
     for d in over:
         if d not in study:
@@ -169,63 +168,40 @@ def apply_overrides(study: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 # ------------------------------------------------------------------ validation
 
 
-def _typed(section: dict, name: str, d: str):
-    where = f"{d}.{name}"
+def _typed(cls, section: Any, where: str, **extra):
     try:
-        if name == "poison":
-            return PoisonConfig.from_dict(section)
-        if name == "unlearn":
-            return UnlearnConfig.from_dict(section)
-        if name == "landscape":
-            s = dict(section)
-            s["train"] = TrainConfig(**s["train"])
-            for k in ("models", "alphas", "seeds", "mlp_hidden"):
-                s[k] = tuple(s[k])
-            return LandscapeConfig(**s)
+        if not isinstance(section, dict):
+            raise InputError(f"expected a table, got {section!r}")
+        return cls.from_dict({**section, **extra})
     except InputError as e:
         raise InputError(f"{where}: {e}") from None
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"{where}: {type(e).__name__}: {e}".replace("\n", " ")) from None
-    raise AssertionError(name)
 
 
-def _check_sweeps(s: dict, where: str) -> dict:
+def _sweep_configs(s: Any, unlearn: UnlearnConfig, where: str) -> dict[str, SweepConfig]:
+    if not isinstance(s, dict):
+        raise InputError(f"{where} must be a table with methods and grid")
     unknown = set(s) - {"methods", "grid"}
     if unknown:
         raise InputError(f"unknown config key {where}.{sorted(unknown)[0]!r}; known keys there: grid, methods")
-    methods = list(s.get("methods", []))
-    for m in methods:
-        if m not in SWEEP_METHODS:
-            raise InputError(f"{where}.methods: no weight sweep for {m!r}; use {', '.join(SWEEP_METHODS)}")
-    grid = [check_nonnegative(v, f"{where}.grid value") for v in s.get("grid", [])]
-    if not grid:
-        raise InputError(f"{where}.grid is empty; give weight values such as [0.0, 0.3, 0.6, 0.9]")
-    return {"methods": methods, "grid": grid}
+    from .errors import check_choices
 
-
-def _check_embed(e: dict, where: str) -> dict:
-    unknown = set(e) - {"attacks", "alpha", "seed", "perplexity"}
-    if unknown:
-        raise InputError(f"unknown config key {where}.{sorted(unknown)[0]!r}; known keys there: alpha, attacks, "
-                         "perplexity, seed")
-    attacks = list(e["attacks"])
-    for a in attacks:
-        if a not in ATTACKS:
-            raise InputError(f"{where}.attacks: unknown attack {a!r}; use {', '.join(ATTACKS)}")
-    p = e["perplexity"]
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0:
-        raise InputError(f"{where}.perplexity must be a positive finite number, got {p!r}")
-    seed = e["seed"]
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InputError(f"{where}.seed must be a non-negative integer, got {seed!r}")
-    return {"attacks": attacks, "alpha": check_alpha(e["alpha"]), "seed": seed, "perplexity": float(p)}
+    try:
+        methods = check_choices(s.get("methods", []), SWEEP_METHODS, "weight sweep")
+        return {m: SweepConfig(unlearn, m, tuple(s.get("grid", []))) for m in methods}
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
 
 
 class Study:
-    """A validated study: per dataset, the parts to run and their typed configs."""
+    """A validated study: per dataset, the parts to run and their typed configs.
+
+    ``sections[d]`` holds ``parts`` and the configs ``poison``, ``unlearn``,
+    ``landscape``, ``embed`` and ``sweeps`` (method -> :class:`SweepConfig`).
+    """
 
     def __init__(self, study: dict[str, Any]):
-        self.raw = study
         self.sections: dict[str, dict[str, Any]] = {}
         for d, sec in study.items():
             if d not in DATASET_NAMES:
@@ -237,12 +213,17 @@ class Study:
             if not parts:
                 raise InputError(f"{d}.parts is empty; name at least one of {', '.join(PARTS)}")
             typed = {"parts": [p for p in PARTS if p in parts]}
-            for name in ("poison", "unlearn", "landscape"):
-                typed[name] = _typed(sec[name], name, d)
+            for name, cls in (("poison", PoisonConfig), ("unlearn", UnlearnConfig), ("landscape", LandscapeConfig)):
+                typed[name] = _typed(cls, sec[name], f"{d}.{name}")
                 if typed[name].dataset != d:
                     raise InputError(f"{d}.{name}.dataset is {typed[name].dataset!r}; it must be {d!r}")
-            typed["sweeps"] = _check_sweeps(sec["sweeps"], f"{d}.sweeps")
-            typed["embed"] = _check_embed(sec["embed"], f"{d}.embed")
+            embed = sec["embed"]
+            if isinstance(embed, dict) and set(embed) - set(_EMBED_KEYS):
+                raise InputError(f"unknown config key {d}.embed.{sorted(set(embed) - set(_EMBED_KEYS))[0]!r}; "
+                                 f"known keys there: {', '.join(sorted(_EMBED_KEYS))}")
+            typed["embed"] = _typed(EmbedConfig, embed, f"{d}.embed", dataset=d,
+                                    data_options=typed["poison"].data_options)
+            typed["sweeps"] = _sweep_configs(sec["sweeps"], typed["unlearn"], f"{d}.sweeps")
             self.sections[d] = typed
 
     @property
@@ -250,11 +231,15 @@ class Study:
         return tuple(self.sections)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved config as stored with the run (typed configs serialised back)."""
+        """The resolved config as stored with the run and printed by ``config show``."""
         out = {}
         for d, t in self.sections.items():
+            sweeps = list(t["sweeps"].values())
+            grid = list(sweeps[0].grid) if sweeps else []
+            embed = t["embed"].to_dict()
             out[d] = {"parts": list(t["parts"]), "poison": t["poison"].to_dict(), "unlearn": t["unlearn"].to_dict(),
-                      "sweeps": dict(t["sweeps"]), "landscape": t["landscape"].to_dict(), "embed": dict(t["embed"])}
+                      "sweeps": {"methods": list(t["sweeps"]), "grid": grid},
+                      "landscape": t["landscape"].to_dict(), "embed": {k: embed[k] for k in _EMBED_KEYS}}
         return out
 
 
@@ -262,19 +247,25 @@ DATA_PARTS = ("poison", "unlearn", "landscape")  # the parts that load data (emb
 
 
 def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Path | None = None,
-            mnist_path: str | Path | None = None) -> Study:
-    """The validated study for ``preset`` (or the file's ``preset``, else ``paper``) and the file's overrides.
+            mnist_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Study:
+    """The validated study: ``preset`` (or the file's ``preset``, else ``paper``), then the file's
+    overrides, then ``overrides`` (CLI flags as a tree); nothing is written.
 
     ``mnist_path`` (full MNIST files) is set in the data options of every MNIST part.
     """
-    overrides = read_toml(config_file) if config_file is not None else {}
-    file_preset = overrides.get("preset")
+    file_over = read_toml(config_file) if config_file is not None else {}
+    file_preset = file_over.get("preset")
     if file_preset is not None and not isinstance(file_preset, str):
         raise InputError(f"config file {str(config_file)!r}: preset must be a string such as \"quick\"")
     name = preset or file_preset or "paper"
     study = preset_for(name, datasets)
     try:
-        study = apply_overrides(study, overrides)
+        study = apply_overrides(study, file_over)
+    except InputError as e:
+        raise InputError(f"config file {str(config_file)!r}: {e}") from None
+    try:
+        if overrides:
+            study = apply_overrides(study, overrides)
         if mnist_path is not None and "mnist" in study:
             for part in DATA_PARTS:
                 study["mnist"][part]["data_options"] = {**study["mnist"][part]["data_options"],

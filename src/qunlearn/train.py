@@ -26,51 +26,43 @@ import numpy as np
 import optax
 
 from .errors import check_finite_positive, check_positive_int
-
-EPS = 1e-7
+from .losses import accuracy, bce
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser schedule. ``eval_every``: epochs between metric evaluations."""
+    """Optimiser schedule. ``batch_size=None`` means full batch (one step per epoch);
+    ``eval_every``: epochs between metric evaluations."""
 
     epochs: int = 100
-    batch_size: int = 256
+    batch_size: int | None = 256
     lr: float = 0.005
     eval_every: int = 10
 
     def __post_init__(self):
         object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs"))
-        object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size"))
+        if self.batch_size is not None:
+            object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size"))
         object.__setattr__(self, "lr", check_finite_positive(self.lr, "learning rate"))
         object.__setattr__(self, "eval_every", check_positive_int(self.eval_every, "eval_every"))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain fields; full batch is written ``batch_size = "full"`` (TOML has no null)."""
+        d = asdict(self)
+        if d["batch_size"] is None:
+            d["batch_size"] = "full"
+        return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        if d.get("batch_size") == "full":
+            d["batch_size"] = None
+        return cls(**d)
 
-def bce(p: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-    r"""Binary cross-entropy :math:`-[y\log p + (1-y)\log(1-p)]`, (weighted) mean.
-
-    ``p`` is clipped to ``[1e-7, 1 - 1e-7]`` as Keras does.
-    """
-    p = jnp.clip(p, EPS, 1.0 - EPS)
-    y = y.astype(p.dtype)
-    losses = -(y * jnp.log(p) + (1.0 - y) * jnp.log1p(-p))
-    if weights is None:
-        return jnp.mean(losses)
-    weights = weights.astype(p.dtype)
-    return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
-
-
-def accuracy(p: jax.Array, y: jax.Array, weights: jax.Array | None = None) -> jax.Array:
-    """Fraction of predictions ``p > 0.5`` equal to ``y``; NaN for an empty weighted set."""
-    hits = ((p > 0.5).astype(jnp.int32) == y.astype(jnp.int32)).astype(p.dtype)
-    if weights is None:
-        return jnp.mean(hits)
-    weights = weights.astype(p.dtype)
-    total = jnp.sum(weights)
-    return jnp.where(total > 0, jnp.sum(hits * weights) / jnp.maximum(total, 1.0), jnp.nan)
+    def batch(self, n: int) -> int:
+        """The minibatch size over ``n`` samples."""
+        return n if self.batch_size is None else min(self.batch_size, n)
 
 
 def eval_epochs(cfg: TrainConfig) -> np.ndarray:
@@ -118,7 +110,7 @@ def fit(
       ``(params, history)`` with ``history[name]`` of length ``len(eval_epochs(cfg))``.
     """
     tx = optimizer if optimizer is not None else optax.adam(cfg.lr)
-    bs = min(cfg.batch_size, n)
+    bs = cfg.batch(n)
     n_batches = -(-n // bs)
     pad = n_batches * bs - n
     mask = (jnp.arange(n_batches * bs) < n).reshape(n_batches, bs)

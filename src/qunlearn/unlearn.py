@@ -22,9 +22,11 @@ trained model, frozen):
                         :math:`\theta \leftarrow \theta - (|H_R| + \lambda I)^{-1}\nabla L_R`:
                         at an optimum of the full loss this removes the forget
                         set's influence (influence-function unlearning). Exact
-                        (eigendecomposition, saddle-free) up to ``exact_max``
-                        parameters, conjugate gradients on Hessian-vector
-                        products beyond.
+                        eigendecomposition up to ``exact_max`` parameters; beyond,
+                        the same step on a rank-``rank`` Lanczos eigendecomposition
+                        (the rest of the spectrum taken as zero curvature); see
+                        :func:`qunlearn.landscape.saddle_free_step`. Step norm
+                        capped at ``max_norm``.
 ======================  =====================================================================
 
 A method is registered with :func:`method`; it gets the model, the trained
@@ -34,6 +36,7 @@ A method is registered with :func:`method`; it gets the model, the trained
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import jax
@@ -41,9 +44,9 @@ import jax.numpy as jnp
 import optax
 from jax.flatten_util import ravel_pytree
 
+from . import landscape
 from .errors import InputError, check_nonnegative
-from .metrics import bernoulli_kl
-from .train import bce
+from .losses import bce, bernoulli_kl
 
 METHODS: dict[str, Callable] = {}
 PAPER_METHODS = ("retrain", "finetune", "scrub", "gradient_ascent")
@@ -57,22 +60,48 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "neggrad_plus": {"fo_w": 0.1},
     "random_labels": {},
     "scrub_full": {"ce_w": 0.99, "kl_w": 0.001, "fo_w": 1.0, "max_epochs": 5},
-    "newton": {"damping": 0.1, "max_norm": 1.0, "exact_max": 128, "cg_iters": 30},
+    "newton": {"damping": 0.1, "max_norm": 1.0, "exact_max": 512, "rank": 32},
 }
 
 
 # Weights that must be strictly positive: a zero would divide by a zero eigenvalue or stop the method.
-_POSITIVE = {("newton", "damping"), ("newton", "max_norm"), ("newton", "cg_iters"), ("scrub_full", "max_epochs")}
+_POSITIVE = {("newton", "damping"), ("newton", "max_norm"), ("newton", "rank"), ("scrub_full", "max_epochs")}
+
+
+@partial(jax.tree_util.register_dataclass,
+         data_fields=["x_retain", "y_retain", "x_forget", "y_forget", "y_forget_true", "x_val", "y_val",
+                      "teacher_retain", "teacher_forget", "x_union", "y_union_random"], meta_fields=[])
+@dataclass(frozen=True)
+class UnlearnData:
+    """What an unlearning method sees (a pytree of arrays; a field not in use is None).
+
+    ``y_forget`` are the (poisoned) labels the model was trained on and
+    ``y_forget_true`` the clean ones; ``teacher_*`` are the trained model's
+    predictions (SCRUB's frozen teacher); ``x_union`` / ``y_union_random`` the
+    retain and forget sets together with random forget labels (``random_labels``).
+    """
+
+    x_retain: jax.Array
+    y_retain: jax.Array
+    x_forget: jax.Array
+    y_forget: jax.Array
+    y_forget_true: jax.Array
+    x_val: jax.Array | None = None
+    y_val: jax.Array | None = None
+    teacher_retain: jax.Array | None = None
+    teacher_forget: jax.Array | None = None
+    x_union: jax.Array | None = None
+    y_union_random: jax.Array | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
     """How a method runs: where it starts, what it minimises, over which minibatches."""
 
-    start: str  # "trained" or "fresh"
     loss: Callable | None = None  # loss(params, data, idx, mask, key) over retain (or union) minibatches
     step_fn: Callable | None = None  # custom update rule for fit (see qunlearn.train.fit)
-    batches: str = "retain"  # "retain" or "union" (retain + forget)
+    fresh: bool = False  # start from a fresh initialisation instead of the trained model
+    union: bool = False  # minibatches over retain + forget instead of retain alone
     full_batch: bool = False  # ignore the configured batch size (one step per epoch)
 
 
@@ -112,16 +141,16 @@ def _masked_mean(v, mask):
 
 def _retain_batch(model, params, data, idx):
     """Student predictions, labels and teacher predictions of a retain minibatch."""
-    return model.apply(params, data["x_retain"][idx]), data["y_retain"][idx], data["teacher_retain"][idx]
+    return model.apply(params, data.x_retain[idx]), data.y_retain[idx], data.teacher_retain[idx]
 
 
 def _ce_forget(model, params, data):
-    return bce(model.apply(params, data["x_forget"]), data["y_forget"])
+    return bce(model.apply(params, data.x_forget), data.y_forget)
 
 
 def _kl_forget(model, params, data, idx=None):
-    x = data["x_forget"] if idx is None else data["x_forget"][idx]
-    pt = data["teacher_forget"] if idx is None else data["teacher_forget"][idx]
+    x = data.x_forget if idx is None else data.x_forget[idx]
+    pt = data.teacher_forget if idx is None else data.teacher_forget[idx]
     return jnp.mean(bernoulli_kl(pt, model.apply(params, x)))
 
 
@@ -138,12 +167,12 @@ def _retain_ce_loss(model):
 
 @method("retrain")
 def retrain(model, teacher, w):
-    return Plan("fresh", _retain_ce_loss(model))
+    return Plan(_retain_ce_loss(model), fresh=True)
 
 
 @method("finetune")
 def finetune(model, teacher, w):
-    return Plan("trained", _retain_ce_loss(model))
+    return Plan(_retain_ce_loss(model))
 
 
 @method("scrub")
@@ -153,7 +182,7 @@ def scrub(model, teacher, w):
         retain = w["ce_w"] * bce(ps, y, m) + w["kl_w"] * _masked_mean(bernoulli_kl(pt, ps), m)
         return retain - w["fo_w"] * _kl_forget(model, p, d)
 
-    return Plan("trained", loss)
+    return Plan(loss)
 
 
 @method("gradient_ascent")
@@ -162,7 +191,7 @@ def gradient_ascent(model, teacher, w):
         ps, y, _ = _retain_batch(model, p, d, idx)
         return w["ce_w"] * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
 
-    return Plan("trained", loss)
+    return Plan(loss)
 
 
 @method("neggrad_plus")
@@ -171,15 +200,15 @@ def neggrad_plus(model, teacher, w):
         ps, y, _ = _retain_batch(model, p, d, idx)
         return (1 - w["fo_w"]) * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
 
-    return Plan("trained", loss)
+    return Plan(loss)
 
 
 @method("random_labels")
 def random_labels(model, teacher, w):
     def loss(p, d, idx, m, k):
-        return bce(model.apply(p, d["x_union"][idx]), d["y_union_random"][idx], m)
+        return bce(model.apply(p, d.x_union[idx]), d.y_union_random[idx], m)
 
-    return Plan("trained", loss, batches="union")
+    return Plan(loss, union=True)
 
 
 @method("scrub_full")
@@ -194,7 +223,7 @@ def scrub_full(model, teacher, w):
         return -w["fo_w"] * _kl_forget(model, p, d, fidx)
 
     def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
-        n_forget = data["x_forget"].shape[0]
+        n_forget = data.x_forget.shape[0]
 
         def max_step(carry):
             params, opt_state = carry
@@ -208,28 +237,24 @@ def scrub_full(model, teacher, w):
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
-    return Plan("trained", min_loss, step_fn=step_fn)
+    return Plan(min_loss, step_fn=step_fn)
 
 
 @method("newton")
 def newton(model, teacher, w):
-    exact_max, cg_iters = int(w["exact_max"]), int(w["cg_iters"])
+    exact_max, rank = int(w["exact_max"]), int(w["rank"])
 
     def retain_loss(p, d):
-        return bce(model.apply(p, d["x_retain"]), d["y_retain"])
+        return bce(model.apply(p, d.x_retain), d.y_retain)
 
     def newton_step(params, data):
         flat, unravel = ravel_pytree(params)
         f = lambda v: retain_loss(unravel(v), data)  # noqa: E731
         g = jax.grad(f)(flat)
-        hvp = lambda v: jax.jvp(jax.grad(f), (flat,), (v,))[1]  # noqa: E731
-        if flat.size <= exact_max:
-            # exact Hessian, column by column in chunks (bounded memory), then saddle-free damping
-            hess = jax.lax.map(hvp, jnp.eye(flat.size, dtype=flat.dtype), batch_size=8)
-            evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
-            step = evecs @ ((evecs.T @ g) / (jnp.abs(evals) + w["damping"]))
-        else:
-            step, _ = jax.scipy.sparse.linalg.cg(lambda v: hvp(v) + w["damping"] * v, g, maxiter=cg_iters)
+        # saddle-free (|H| + lambda I)^-1 g: exact eigh (8 HVPs at a time) up to exact_max, rank-`rank` Lanczos beyond
+        step = landscape.saddle_free_step(
+            landscape.hvp_fn(f, flat), g, damping=w["damping"], rank=rank, exact=flat.size <= exact_max, chunk=8
+        )
         norm = jnp.linalg.norm(step)
         step = step * jnp.minimum(1.0, w["max_norm"] / jnp.maximum(norm, 1e-12))  # trust region
         return unravel(flat - step)
@@ -238,7 +263,7 @@ def newton(model, teacher, w):
         params = jax.lax.cond(epoch == 0, lambda p: newton_step(p, data), lambda p: p, params)
         return params, opt_state
 
-    return Plan("trained", step_fn=step_fn, full_batch=True)
+    return Plan(step_fn=step_fn, full_batch=True)
 
 
 def plan(name: str, model, teacher, weights: dict[str, float] | None = None) -> Plan:

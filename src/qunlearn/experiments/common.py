@@ -1,4 +1,14 @@
-"""Pieces every experiment shares: keys per cell, model construction, tidy tables."""
+"""Pieces every experiment shares: keys per cell, the poisoned training set, run directories,
+tidy tables, the cell loop, the memory check and the result object.
+
+Every experiment module exposes the same surface::
+
+    NAME                                  # the experiment's name in its run directory
+    cells(cfg) -> list                    # its cells, for progress
+    run(cfg, workdir, *, fresh=False, executor=None, on_cell=None) -> Result
+
+and the CLI, ``reproduce`` and Python users all make that same call.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +19,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-from ..config import ModelConfig
 from ..data import Dataset
-from ..models import MLP, QNN
+from ..poison import poison
+from ..runs import RunDir
 
 
 def cell_key(seed: int, *parts: Any) -> jax.Array:
@@ -31,11 +41,24 @@ def alpha_tag(alpha: float) -> str:
     return f"{alpha:.6f}"
 
 
-def build_model(mc: ModelConfig, ds: Dataset):
-    """The model a :class:`ModelConfig` describes, sized for dataset ``ds``."""
-    if mc.kind == "qnn":
-        return QNN(n_qubits=ds.n_qubits, depth=mc.depth)
-    return MLP.for_inputs(ds.x_train, hidden=mc.hidden)
+def poisoned_training_set(seed: int, ds: Dataset, attack: str, alpha: float, run: int):
+    """The training set of run ``run`` poisoned by ``attack`` at ``alpha``: ``(x, y, indices)``.
+
+    The one definition of the poisoning every experiment uses (the alpha sweep,
+    unlearning, the weight sweeps, the embeddings), so run ``r`` of every
+    experiment with the same seed sees the same poisoned samples.
+    """
+    key = cell_key(seed, ds.name, "poison", attack, alpha_tag(alpha), run)
+    return poison(attack, ds.x_train, ds.y_train, alpha, key)
+
+
+def open_run(workdir, experiment: str, record: dict, fresh: bool = False) -> RunDir:
+    """``workdir`` as the run directory of ``experiment`` with config ``record`` (checked, nothing written)."""
+    if isinstance(workdir, RunDir):
+        if workdir.experiment != experiment or workdir.config != record:
+            raise ValueError(f"run directory {workdir.path} was opened for another experiment or config")
+        return workdir
+    return RunDir(workdir, experiment, record, fresh=fresh)
 
 
 def history_table(history: dict[str, np.ndarray], epochs: Iterable[int], runs: Iterable[int], **labels) -> pd.DataFrame:
@@ -107,16 +130,53 @@ def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_ce
 
 
 def check_memory(models: dict, ds: Dataset, runs: int, precision: str = "complex64") -> None:
-    """Refuse, before any work, a QNN whose vmapped training would not fit in the device's memory.
-
-    ``models`` maps names to configs with ``kind``, ``depth`` and ``train`` (a
-    :class:`ModelConfig` or an unlearning model config).
-    """
-    from ..memory import check_qnn_fits
-
-    itemsize = 16 if precision == "complex128" else 8
+    """Refuse, before any work, a model whose vmapped training would not fit in the device's memory."""
     n_train = len(ds.y_train)
     for name, mc in models.items():
-        if mc.kind == "qnn":
-            check_qnn_fits(ds.n_qubits, min(mc.train.batch_size, n_train), runs, mc.depth, itemsize,
-                           what=f"model {name!r}")
+        mc.spec.check_memory(ds, mc.train.batch(n_train), runs, precision, what=f"model {name!r}")
+
+
+class Result:
+    """What an experiment's ``run`` returns: its tables, and what it can write and say about them.
+
+    ``figures(title)`` writes the experiment's figures into the run directory and
+    returns their paths; ``summary()`` returns ``(title, table)`` pairs of display
+    tables (strings, mean ± std over runs); ``notes()`` a few lines worth printing.
+    """
+
+    def __init__(self, cfg, run_dir: RunDir):
+        self.cfg, self.run_dir = cfg, run_dir
+
+    @property
+    def path(self):
+        return self.run_dir.path
+
+    def figures(self, title: str | None = None) -> list:
+        return []
+
+    def summary(self) -> list[tuple[str, pd.DataFrame]]:
+        return []
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def pm(mean: float, std: float) -> str:
+    """``mean ± std`` to three decimals; the mean alone without a spread; ``-`` for no value."""
+    if mean is None or np.isnan(mean):
+        return "-"
+    if std is None or np.isnan(std):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def wide_summary(table: pd.DataFrame, by: list[str], columns: list[tuple[str, str]]) -> pd.DataFrame:
+    """Display table: one row per ``by`` group, one ``mean ± std`` column per (metric, label)."""
+    s = summarize(table, by, [m for m, _ in columns])
+    wide = s.pivot_table(index=by, columns="metric", values=["mean", "std"], sort=False, dropna=False)
+    rows = []
+    for key, row in wide.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        cells = [pm(row.get(("mean", m), np.nan), row.get(("std", m), np.nan)) for m, _ in columns]
+        rows.append(list(key) + cells)
+    return pd.DataFrame(rows, columns=by + [label for _, label in columns])

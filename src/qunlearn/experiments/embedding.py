@@ -2,8 +2,7 @@
 
 Each *panel* is one version of the training set: ``"clean"`` and one per
 attack, poisoned exactly as run 0 of the noise-ratio sweep poisons it (key
-``cell_key(seed, dataset, "poison", attack, alpha_tag(alpha), 0)``, see
-:mod:`qunlearn.experiments.poisoning`). Every panel gets its own t-SNE, since
+:func:`qunlearn.experiments.common.poisoned_training_set`, run 0). Every panel gets its own t-SNE, since
 its inputs differ (feature randomisation replaces rows; label flipping leaves
 the inputs alone, so its embedding is the clean one, recoloured).
 
@@ -35,12 +34,13 @@ from .. import data as data_mod
 from .. import plots
 from ..data import Dataset
 from ..data.encoding import as_real
-from ..errors import InputError, check_alpha, check_choices, check_finite_positive
-from ..poison import ATTACKS, flip_mask, poison
-from ..runs import RunDir
-from .common import alpha_tag, cell_key
+from ..errors import InputError, check_alpha, check_choices, check_finite_positive, check_seed
+from ..poison import ATTACKS, flip_mask
+from .common import Result, open_run, poisoned_training_set
 
-__all__ = ["COLUMNS", "CLEAN", "embed", "run", "label_names"]
+__all__ = ["COLUMNS", "CLEAN", "NAME", "embed", "run", "cells", "label_names"]
+
+NAME = "embed"
 
 CLEAN = "clean"
 COLUMNS = ["panel", "index", "x", "y", "label", "true_label", "poisoned", "delta", "alpha"]
@@ -49,12 +49,6 @@ MIN_POINTS = 4  # t-SNE needs a few points: perplexity is capped at (n - 1) / 3
 
 def _check_attacks(attacks: Any) -> tuple[str, ...]:
     return check_choices(attacks, ATTACKS, "poisoning attack")
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def _check_max_points(max_points: Any) -> int | None:
@@ -158,7 +152,7 @@ def embed(
         raise InputError(f"ds must be a qunlearn.data.Dataset, got {type(ds).__name__}; load one with qunlearn.data.load")
     attacks = _check_attacks(attacks)
     alpha = check_alpha(alpha)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     perplexity = check_finite_positive(perplexity, "perplexity")
     max_points = _check_max_points(max_points)
     n = len(ds.y_train)
@@ -170,8 +164,7 @@ def embed(
     # (panel, alpha, inputs, labels as trained on, poisoned mask), poisoning the full training set.
     panels = [(CLEAN, 0.0, ds.x_train, y_true, np.zeros(n, dtype=bool))]
     for attack in attacks:
-        key = cell_key(seed, ds.name, "poison", attack, alpha_tag(alpha), 0)
-        x_p, y_p, idx = poison(attack, ds.x_train, ds.y_train, alpha, key)
+        x_p, y_p, idx = poisoned_training_set(seed, ds, attack, alpha, 0)
         panels.append((attack, alpha, x_p, y_p, flip_mask(n, idx)))
 
     rows = np.arange(n)
@@ -212,39 +205,57 @@ def label_names(ds: Dataset) -> tuple[str, str] | None:
     return None
 
 
-def record(dataset: str, attacks, alpha: float, seed: int, perplexity: float, data_options: dict) -> dict:
-    """What an embedding's run directory stores as its config."""
-    return dict(dataset=dataset, attacks=list(attacks), alpha=alpha, seed=seed, perplexity=perplexity,
-                data_options=dict(data_options))
+class EmbedResult(Result):
+    def __init__(self, cfg, run_dir, table):
+        super().__init__(cfg, run_dir)
+        self.table = table
+
+    def figures(self, title: str | None = None) -> list:
+        return [self.path / "embedding.png", self.path / "embedding.pdf"]  # drawn by run: the data set names them
+
+    def summary(self) -> list:
+        counts = self.table.groupby("panel", sort=False)["poisoned"].agg(["size", "sum"]).reset_index()
+        counts.columns = ["panel", "points", "poisoned"]
+        return [("t-SNE panels", counts.astype(str))]
+
+    def notes(self) -> list[str]:
+        return [f"table:    {self.path / 'embedding.csv'}"]
 
 
-def run(
-    dataset_name: str,
-    attacks: Iterable[str],
-    alpha: float,
-    run_dir: RunDir,
-    *,
-    seed: int = 0,
-    data_options: dict | None = None,
-    perplexity: float = 30.0,
-    max_points: int | None = None,
-) -> pd.DataFrame:
-    """Embed ``dataset_name``'s training set into ``run_dir``; return the table.
+def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None, max_points: int | None = None) -> EmbedResult:
+    """Embed the configured data set's training set into ``workdir``; return the table.
 
     Writes ``embedding.csv`` and ``embedding.png`` / ``embedding.pdf``. The data
     are loaded and every input is checked (and the embedding computed) before
-    the directory is created, so bad input leaves nothing behind.
+    the directory is created, so bad input leaves nothing behind. A finished
+    embedding is not computed again. (``executor`` is accepted for a uniform
+    interface; t-SNE runs here.)
     """
-    ds = data_mod.load(dataset_name, **(data_options or {}))
-    table = embed(ds, attacks, alpha, seed=seed, perplexity=perplexity, max_points=max_points)
+    import time
+
+    run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
+    csv, png = run_dir.path / "embedding.csv", run_dir.path / "embedding.png"
+    if not fresh and csv.exists() and png.exists():
+        if on_cell:
+            on_cell("t-SNE", "skipped", 0.0)
+        return EmbedResult(cfg, run_dir, pd.read_csv(csv))
+    t0 = time.perf_counter()
+    ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    table = embed(ds, cfg.attacks, cfg.alpha, seed=cfg.seed, perplexity=cfg.perplexity, max_points=max_points)
     run_dir.start()
     run_dir.write_table("embedding.csv", table)
     has_delta = bool(table["delta"].notna().any())
     plots.embedding_figure(
         table,
         run_dir.path / "embedding",
-        title=f"t-SNE of the {ds.name} training set (n = {table['index'].nunique()}, seed {seed})",
+        title=f"t-SNE of the {ds.name} training set (n = {table['index'].nunique()}, seed {cfg.seed})",
         color_by_delta=has_delta,
         label_names=label_names(ds),
     )
-    return table
+    if on_cell:
+        on_cell("t-SNE", "done", time.perf_counter() - t0)
+    return EmbedResult(cfg, run_dir, table)
+
+
+def cells(cfg) -> list[str]:
+    return ["t-SNE"]

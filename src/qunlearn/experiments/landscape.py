@@ -30,12 +30,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .. import backend, data as data_mod, landscape
-from ..config import LandscapeConfig, ModelConfig
+from .. import data as data_mod, landscape
+from ..config import LandscapeConfig
 from ..poison import label_flip_random
 from ..runs import RunDir
 from ..train import supervised_program
-from .common import alpha_tag, build_model, cell_key, run_cells
+from .common import Result, alpha_tag, cell_key, check_memory, open_run, run_cells, wide_summary
+
+NAME = "landscape"
 
 COLLAPSE_SHARE = 0.99
 
@@ -53,15 +55,10 @@ def is_collapsed(p: np.ndarray) -> bool:
     return bool(max(hard.mean(), 1 - hard.mean()) >= COLLAPSE_SHARE)
 
 
-def run_cell(cfg: LandscapeConfig, ds, kind: str, seed: int) -> pd.DataFrame:
+def run_cell(cfg: LandscapeConfig, ds, name: str, seed: int) -> pd.DataFrame:
     """Train the clean and noisy variants of one (model, seed); return their Hessian statistics."""
-    mc = ModelConfig(kind, cfg.train, depth=cfg.qnn_depth, hidden=cfg.mlp_hidden)
-    if kind == "qnn":
-        from ..models import LandscapeQNN
-
-        model = LandscapeQNN(n_qubits=ds.n_qubits, depth=cfg.qnn_depth)
-    else:
-        model = build_model(mc, ds)
+    mc = cfg.models[name]
+    model = mc.spec.build(ds, cfg.precision)
     tr, ho = split(ds, cfg, seed)
     x_tr, y_tr = ds.x_train[tr], ds.y_train[tr]
     x_ho, y_ho = ds.x_train[ho], ds.y_train[ho]
@@ -77,17 +74,17 @@ def run_cell(cfg: LandscapeConfig, ds, kind: str, seed: int) -> pd.DataFrame:
             m[idx] = 1
             ys.append(y_p)
             masks.append(m)
-    key = cell_key(seed, ds.name, "landscape", kind)
+    key = cell_key(seed, ds.name, "landscape", name)
     keys = jnp.stack([key] * len(variants))  # same init and batch order: only the labels differ
     V = len(variants)
-    params, hist = supervised_program(model, cfg.train)(
+    params, hist = supervised_program(model, mc.train)(
         keys, jnp.asarray(np.stack([x_tr] * V)), jnp.asarray(np.stack(ys)), jnp.asarray(np.stack([y_tr] * V)),
         jnp.asarray(np.stack(masks)), jnp.asarray(x_ho), jnp.asarray(y_ho))
     x_h, y_h = jnp.asarray(x_ho[: cfg.n_hessian]), jnp.asarray(y_ho[: cfg.n_hessian])
     rows = []
     for v, alpha in enumerate(variants):
         p_v = jax.tree_util.tree_map(lambda a: a[v], params)
-        rep = landscape.hessian_report(model, p_v, x_h, y_h, key=cell_key(seed, "hutchinson", kind, v),
+        rep = landscape.hessian_report(model, p_v, x_h, y_h, key=cell_key(seed, "hutchinson", name, v),
                                        exact_max=cfg.eig_exact_max, trace_exact_max=cfg.exact_max, top_k=cfg.top_k)
         collapsed = is_collapsed(np.asarray(model.apply(p_v, jnp.asarray(x_ho))))
         vals = {
@@ -100,7 +97,7 @@ def run_cell(cfg: LandscapeConfig, ds, kind: str, seed: int) -> pd.DataFrame:
         }
         for i, e in enumerate(rep["top_eigenvalues"][: cfg.top_k]):
             vals[f"top_eig_{i + 1}"] = float(e)
-        rows += [(kind, alpha, seed, k, v_) for k, v_ in vals.items()]
+        rows += [(name, alpha, seed, k, v_) for k, v_ in vals.items()]
     table = pd.DataFrame(rows, columns=["model", "alpha", "seed", "metric", "value"])
     table.insert(0, "dataset", ds.name)
     return table
@@ -132,23 +129,62 @@ def cell_id(cell: tuple[str, int]) -> str:
 
 
 def _cell(cfg: LandscapeConfig, ds, cell: tuple[str, int]) -> pd.DataFrame:
-    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
     return run_cell(cfg, ds, *cell)
 
 
-def run(cfg: LandscapeConfig, run_dir: RunDir, on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
-    """Run every unfinished (model, seed) cell into ``run_dir``; return the results table with ratios.
+class LandscapeResult(Result):
+    """Hessian statistics per (model, alpha, seed), with ratios to the clean models; collapsed runs flagged."""
+
+    def __init__(self, cfg, run_dir, results):
+        super().__init__(cfg, run_dir)
+        self.results = results
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        return plots.landscape_figure(self.results, self.path / "landscape",
+                                      title=title or f"{self.cfg.dataset.upper()} loss landscape")
+
+    def kept(self) -> pd.DataFrame:
+        """Rows of the runs that did not collapse."""
+        ex = excluded(self.results)
+        dropped = set(map(tuple, ex[["model", "alpha", "seed"]].to_numpy().tolist()))
+        r = self.results
+        return r[[(m, a, sd) not in dropped for m, a, sd in zip(r["model"], r["alpha"], r["seed"])]]
+
+    def summary(self) -> list:
+        cols = [("trace", "trace"), ("trace_ratio", "trace ratio"), ("top_eig_1", "top eigenvalue"),
+                ("top_eig_ratio", "top-eig ratio"), ("val_acc", "val acc")]
+        table = wide_summary(self.kept(), ["model", "alpha"], cols)
+        table["alpha"] = table["alpha"].map(lambda a: f"{a:.1f}")
+        return [(f"Hessian of the held-out loss ({self.cfg.n_hessian} points): mean ± std over seeds, "
+                 "collapsed runs excluded", table)]
+
+    def notes(self) -> list[str]:
+        ex = excluded(self.results)
+        if len(ex):
+            line = "excluded (collapsed to a constant predictor): " + ", ".join(
+                f"{r.model} alpha={r.alpha:.1f} seed={r.seed}" for r in ex.itertuples())
+        else:
+            line = "no run collapsed to a constant predictor"
+        return [line, f"results:  {self.path / 'results.csv'}"]
+
+
+def run(cfg: LandscapeConfig, workdir, *, fresh: bool = False, executor=None,
+        on_cell: Callable | None = None) -> LandscapeResult:
+    """Run every unfinished (model, seed) cell into ``workdir``; return the results with ratios.
 
     ``on_cell(cell, status, seconds)`` reports each cell; ``executor`` computes them.
     """
-    backend.set_precision(cfg.precision)
+    run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    check_memory(cfg.models, ds, 1 + len(cfg.alphas), cfg.precision)
     run_dir.start()
     todo = cells(cfg)
     tables = run_cells(run_dir, executor, todo, _cell, (cfg, ds), on_cell, cell_id=cell_id)
     result = add_ratios(pd.concat([tables[cell_id(c)] for c in todo], ignore_index=True))
     run_dir.write_table("results.csv", result)
-    return result
+    return LandscapeResult(cfg, run_dir, result)
 
 
 def excluded(result: pd.DataFrame) -> pd.DataFrame:

@@ -25,12 +25,15 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import backend, data as data_mod
+from .. import data as data_mod
 from ..config import PoisonConfig
-from ..poison import flip_mask, poison
+from ..poison import flip_mask
 from ..runs import RunDir
 from ..train import eval_epochs, supervised_program
-from .common import alpha_tag, build_model, cell_key, history_table, run_cells
+from .common import (Result, alpha_tag, cell_key, check_memory, history_table, open_run, poisoned_training_set,
+                     run_cells, wide_summary)
+
+NAME = "poison"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,10 @@ class Cell:
     def id(self) -> str:
         return RunDir.cell_id(self.model, self.attack, alpha_tag(self.alpha))
 
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.attack} alpha={self.alpha:.2f}"
+
 
 def cells(cfg: PoisonConfig) -> list[Cell]:
     """All cells, grouped by model so each model compiles once."""
@@ -53,8 +60,7 @@ def poisoned_runs(cfg: PoisonConfig, ds, attack: str, alpha: float):
     """Training sets of every run of one (attack, alpha): stacked x, y, poisoned mask."""
     xs, ys, masks = [], [], []
     for run in range(cfg.runs):
-        key = cell_key(cfg.seed, cfg.dataset, "poison", attack, alpha_tag(alpha), run)
-        x_p, y_p, idx = poison(attack, ds.x_train, ds.y_train, alpha, key)
+        x_p, y_p, idx = poisoned_training_set(cfg.seed, ds, attack, alpha, run)
         xs.append(x_p)
         ys.append(y_p)
         masks.append(flip_mask(len(y_p), idx).astype(np.float32))
@@ -63,9 +69,8 @@ def poisoned_runs(cfg: PoisonConfig, ds, attack: str, alpha: float):
 
 def run_cell(cfg: PoisonConfig, ds, cell: Cell) -> pd.DataFrame:
     """Train all runs of one cell; return its history table."""
-    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
     mc = cfg.models[cell.model]
-    model = build_model(mc, ds)
+    model = mc.spec.build(ds, cfg.precision)
     x, y, mask = poisoned_runs(cfg, ds, cell.attack, cell.alpha)
     y_true = np.broadcast_to(ds.y_train, y.shape)
     keys = jnp.stack(
@@ -87,19 +92,54 @@ def final_table(history: pd.DataFrame) -> pd.DataFrame:
     return history[history["epoch"] == last].reset_index(drop=True)
 
 
-def run(cfg: PoisonConfig, run_dir: RunDir, on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
-    """Run every unfinished cell of ``cfg`` into ``run_dir``; return the full history table.
+class PoisonResult(Result):
+    """The alpha sweep's tables: ``history`` (every evaluation epoch) and ``results`` (the last)."""
+
+    def __init__(self, cfg: PoisonConfig, run_dir: RunDir, history: pd.DataFrame):
+        super().__init__(cfg, run_dir)
+        self.history, self.results = history, final_table(history)
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        cfg, res = self.cfg, self.results
+        title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {cfg.runs} runs"
+        labels = {name: mc.describe() for name, mc in cfg.models.items()}
+        main = res[res["model"].isin(["qnn", "mlp"])]
+        paths = plots.figure2(main if len(main) else res, self.path / "figure2", title=title)
+        if res["model"].nunique() > 2:
+            paths += plots.width_figure(res, self.path / "widths", title=f"{cfg.dataset.upper()}: MLP widths",
+                                        labels=labels)
+        return paths
+
+    def summary(self) -> list:
+        cols = [("train_acc", "train acc (poisoned labels)"), ("train_clean_acc", "train acc (true labels)"),
+                ("val_acc", "val acc (clean)")]
+        table = wide_summary(self.results, ["model", "attack", "alpha"], cols)
+        table["alpha"] = table["alpha"].map(lambda a: f"{a:.2f}")
+        return [(f"final accuracy, mean ± std over {self.cfg.runs} runs", table)]
+
+    def notes(self) -> list[str]:
+        return [f"results:  {self.path / 'results.csv'}  (per-epoch curves: history.csv)"]
+
+
+def run(cfg: PoisonConfig, workdir, *, fresh: bool = False, executor=None,
+        on_cell: Callable | None = None) -> PoisonResult:
+    """Run every unfinished cell of ``cfg`` into ``workdir``; return the sweep's tables.
 
     ``on_cell(cell, status, seconds)`` is called with status ``"skipped"``
     (already finished) or ``"done"`` after each cell, for progress reporting.
     ``executor`` (default: this process) computes the cells; see :mod:`qunlearn.executor`.
+    Bad input (data files, memory) is refused before the directory is touched.
     """
-    backend.set_precision(cfg.precision)
+    run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    check_memory(cfg.models, ds, cfg.runs, cfg.precision)
     run_dir.start()
     todo = cells(cfg)
     tables = run_cells(run_dir, executor, todo, run_cell, (cfg, ds), on_cell)
     history = pd.concat([tables[c.id] for c in todo], ignore_index=True)
     run_dir.write_table("history.csv", history)
-    run_dir.write_table("results.csv", final_table(history))
-    return history
+    result = PoisonResult(cfg, run_dir, history)
+    run_dir.write_table("results.csv", result.results)
+    return result

@@ -1,4 +1,4 @@
-"""The whole study into one run directory (``qunlearn reproduce``).
+"""The whole study into one run directory (``qunlearn reproduce``), and the part runner every command uses.
 
 Layout::
 
@@ -10,195 +10,132 @@ Layout::
     DIR/<dataset>/embed/             t-SNE panels
     DIR/report.md, DIR/report.html   written at the end (``qunlearn report DIR``)
 
-Each part is a run directory of its own experiment, so every finished cell is
-written atomically as it finishes and a rerun skips it. The top-level config
-is checked against the stored one before anything runs: a changed config is
-refused with the differences named, and ``fresh`` starts everything over.
+Each part is a run directory of its own experiment, run through that
+experiment's one entry point (``run(cfg, workdir, ...)``), so every finished
+cell is written atomically as it finishes and a rerun skips it. The top-level
+config is checked against the stored one before anything runs: a changed
+config is refused with the differences named, and ``fresh`` starts everything
+over. A single experiment from the CLI is a plan of one part.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..runs import RunDir
 from ..study import Study
+from . import embedding, landscape, poisoning, sweeps, unlearning
+
+EXPERIMENTS = {m.NAME: m for m in (poisoning, unlearning, sweeps, landscape, embedding)}
 
 
 @dataclass
 class Part:
+    """One experiment of a plan: its config, its run directory and how to report it."""
+
     dataset: str
     name: str  # poison, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed
+    experiment: str  # a key of EXPERIMENTS
+    cfg: Any
     run_dir: RunDir
-    total: int  # cells, for progress
-    run: Callable  # (part, on_cell, executor) -> None
+    title: str | None = None  # figure title (None: the experiment's own)
+    options: dict = field(default_factory=dict)  # extra keyword arguments of the experiment's run
+
+    @property
+    def module(self):
+        return EXPERIMENTS[self.experiment]
+
+    @property
+    def total(self) -> int:
+        """Cells, for progress: the experiment's cells plus the models to unlearn it trains."""
+        n = len(self.module.cells(self.cfg))
+        if self.experiment in ("unlearn", "sweep"):
+            n += len((self.cfg.unlearn if self.experiment == "sweep" else self.cfg).models)
+        return n
 
     @property
     def label(self) -> str:
         return f"{self.dataset}/{self.name}"
 
 
+def single(experiment: str, cfg, out, fresh: bool = False, title: str | None = None) -> Part:
+    """A plan of one experiment into ``out`` (checked against what ``out`` holds; nothing written)."""
+    module = EXPERIMENTS[experiment]
+    run_dir = RunDir(out, module.NAME, cfg.to_dict(), fresh=fresh)
+    name = f"sweep-{cfg.method}" if experiment == "sweep" else experiment
+    return Part(cfg.dataset, name, experiment, cfg, run_dir, title)
+
+
 def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Part]]:
     """The top-level run directory and every part, all validated against what ``out`` holds; nothing written."""
-    from . import embedding, landscape, poisoning, unlearning
-
     top = RunDir(out, "reproduce", study.to_dict(), fresh=fresh)
     parts: list[Part] = []
     for d, sec in study.sections.items():
         base = top.path / d
 
-        def rd(name, experiment, record):
-            return RunDir(base / name, experiment, record, fresh=fresh)
+        def add(name, experiment, cfg, **options):
+            rd = RunDir(base / name, EXPERIMENTS[experiment].NAME, cfg.to_dict(), fresh=fresh)
+            parts.append(Part(d, name, experiment, cfg, rd, options=options))
 
         if "poison" in sec["parts"]:
-            cfg = sec["poison"]
-            parts.append(Part(d, "poison", rd("poison", "poison", cfg.to_dict()), len(poisoning.cells(cfg)),
-                              _runner_poison(cfg)))
-        ucfg = sec["unlearn"]
+            add("poison", "poison", sec["poison"])
         if "unlearn" in sec["parts"]:
-            parts.append(Part(d, "unlearn", rd("unlearn", "unlearn", ucfg.to_dict()),
-                              len(ucfg.models) + len(unlearning.cells(ucfg)), _runner_unlearn(ucfg)))
+            add("unlearn", "unlearn", sec["unlearn"])
         if "sweeps" in sec["parts"]:
-            grid = tuple(sec["sweeps"]["grid"])
-            for method in sec["sweeps"]["methods"]:
-                scfg = replace(ucfg, methods=(method,))
-                parts.append(Part(d, f"sweep-{method}", rd(f"sweep-{method}", "sweep", unlearning.sweep_record(scfg, method, grid)),
-                                  len(scfg.models) + len(unlearning.sweep_cells(scfg, method, grid)),
-                                  _runner_sweep(scfg, method, grid, base / "unlearn")))
+            for method, scfg in sec["sweeps"].items():
+                add(f"sweep-{method}", "sweep", scfg, models_from=base / "unlearn")
         if "landscape" in sec["parts"]:
-            lcfg = sec["landscape"]
-            parts.append(Part(d, "landscape", rd("landscape", "landscape", lcfg.to_dict()), len(landscape.cells(lcfg)),
-                              _runner_landscape(lcfg)))
+            add("landscape", "landscape", sec["landscape"])
         if "embed" in sec["parts"]:
-            e, options = sec["embed"], sec["poison"].data_options
-            parts.append(Part(d, "embed", rd("embed", "embed", embedding.record(d, e["attacks"], e["alpha"], e["seed"], e["perplexity"], options)), 1,
-                              _runner_embed(d, e, options)))
+            add("embed", "embed", sec["embed"])
     return top, parts
 
 
-def _runner_poison(cfg):
-    def run(part: Part, on_cell, executor):
-        from .. import plots
-        from . import poisoning
+def check_inputs(parts: list[Part]) -> None:
+    """Load every dataset and check every model fits in memory: refuse bad input before any work."""
+    import json
 
-        history = poisoning.run(cfg, part.run_dir, on_cell=lambda c, s, t: on_cell(
-            f"{c.model} {c.attack} alpha={c.alpha:.2f}", s, t), executor=executor)
-        results = poisoning.final_table(history)
-        title = f"{cfg.dataset.upper()}: accuracy against noise ratio, {cfg.runs} runs"
-        main = results[results["model"].isin(["qnn", "mlp"])]
-        plots.figure2(main if len(main) else results, part.run_dir.path / "figure2", title=title)
-        if results["model"].nunique() > 2:
-            plots.width_figure(results, part.run_dir.path / "widths", title=f"{cfg.dataset.upper()}: MLP widths")
-
-    return run
-
-
-def _runner_unlearn(cfg):
-    def run(part: Part, on_cell, executor):
-        from .. import plots
-        from . import unlearning
-
-        history, _ = unlearning.run(cfg, part.run_dir, on_cell=lambda c, s, t: on_cell(f"{c[0]} {c[1]}", s, t),
-                                    executor=executor)
-        plots.figure3(history, part.run_dir.path / "figure3",
-                      title=f"{cfg.dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}")
-
-    return run
-
-
-def _link_trained(src_dir: Path, dst: RunDir, names) -> None:
-    """Reuse the unlearning part's models to unlearn (same config, so the same parameters)."""
-    dst.cells_dir.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        f = f"{RunDir.cell_id(name, 'trained')}.npz"
-        src, target = src_dir / "cells" / f, dst.cells_dir / f
-        if src.exists() and not target.exists():
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copyfile(src, target)
-
-
-def _runner_sweep(cfg, method, grid, unlearn_dir: Path):
-    def run(part: Part, on_cell, executor):
-        from .. import plots
-        from . import unlearning
-
-        part.run_dir.start()
-        _link_trained(unlearn_dir, part.run_dir, cfg.models)
-        table = unlearning.run_sweep(cfg, method, grid, part.run_dir, executor=executor, on_cell=lambda c, s, t: on_cell(
-            f"{c[0]} {c[1]}" + ("" if c[2] is None else f" kl_w={c[2]:.2f}"), s, t))
-        plots.sweep_figure(table, method, part.run_dir.path / f"sweep-{method}",
-                           title=f"{cfg.dataset.upper()} {method} weight sweep (alpha={cfg.alpha})")
-
-    return run
-
-
-def _runner_landscape(cfg):
-    def run(part: Part, on_cell, executor):
-        from .. import plots
-        from . import landscape
-
-        result = landscape.run(cfg, part.run_dir, executor=executor,
-                               on_cell=lambda c, s, t: on_cell(f"{c[0]} seed {c[1]}", s, t))
-        plots.landscape_figure(result, part.run_dir.path / "landscape", title=f"{cfg.dataset.upper()} loss landscape")
-
-    return run
-
-
-def _runner_embed(dataset, e, options):
-    def run(part: Part, on_cell, executor):
-        from . import embedding
-
-        if (part.run_dir.path / "embedding.csv").exists() and (part.run_dir.path / "embedding.png").exists():
-            on_cell("t-SNE", "skipped", 0.0)
-            return
-        t0 = time.perf_counter()
-        embedding.run(dataset, e["attacks"], e["alpha"], part.run_dir, seed=e["seed"], data_options=options,
-                      perplexity=e["perplexity"])
-        on_cell("t-SNE", "done", time.perf_counter() - t0)
-
-    return run
-
-
-def check_inputs(study: Study) -> None:
-    """Load every dataset and check every QNN fits in memory: refuse bad input before any work."""
     from .. import data as data_mod
     from .common import check_memory
 
     loaded = {}
-
-    def dataset(d, options):  # parts usually share their data options: load each set once
-        key = (d, json.dumps(options, sort_keys=True))
-        if key not in loaded:
-            loaded[key] = data_mod.load(d, **options)
-        return loaded[key]
-
-    for d, sec in study.sections.items():
-        for name in ("poison", "unlearn"):
-            cfg = sec[name]
-            check_memory(cfg.models, dataset(d, cfg.data_options), cfg.runs, cfg.precision)
-        if "landscape" in sec["parts"]:
-            dataset(d, sec["landscape"].data_options)
+    for part in parts:
+        cfg = part.cfg.unlearn if part.experiment == "sweep" else part.cfg
+        key = (cfg.dataset, json.dumps(cfg.data_options, sort_keys=True))
+        if key not in loaded:  # parts usually share their data options: load each set once
+            loaded[key] = data_mod.load(cfg.dataset, **cfg.data_options)
+        if hasattr(cfg, "models"):
+            runs = getattr(cfg, "runs", 1 + len(getattr(cfg, "alphas", ())))
+            check_memory(cfg.models, loaded[key], runs, cfg.precision)
 
 
-def run(study: Study, top: RunDir, parts: list[Part], executor=None,
-        on_part: Callable | None = None, on_cell: Callable | None = None) -> None:
-    """Run every part in order. ``on_part(part)`` marks the start of a part and
-    ``on_cell(part, label, status, seconds)`` reports each cell."""
-    if top.fresh and top.path.exists():
-        for d in study.datasets:
-            shutil.rmtree(top.path / d, ignore_errors=True)
-        for p in parts:
-            p.run_dir.fresh = False  # already cleared
-    top.start()
+def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,
+              on_cell: Callable | None = None) -> list:
+    """Run every part in order through its experiment's entry point, draw its figures; return the results.
+
+    ``on_part(part)`` marks the start of a part and ``on_cell(part, cell, status, seconds)`` reports each cell.
+    """
+    results = []
     for part in parts:
         if on_part:
             on_part(part)
-        part.run(part, lambda label, status, seconds, _p=part: on_cell and on_cell(_p, label, status, seconds),
-                 executor)
+        report = None if on_cell is None else (lambda cell, status, seconds, _p=part: on_cell(_p, cell, status, seconds))
+        result = part.module.run(part.cfg, part.run_dir, executor=executor, on_cell=report, **part.options)
+        result.figures(part.title)
+        results.append(result)
+    return results
+
+
+def run(study: Study, top: RunDir, parts: list[Part], executor=None,
+        on_part: Callable | None = None, on_cell: Callable | None = None) -> list:
+    """Run the whole study: clear it first with ``fresh`` (only the parts' directories), then every part."""
+    if top.fresh and top.path.exists():
+        for d in study.datasets:
+            shutil.rmtree(top.path / d, ignore_errors=True)
+    for p in parts:
+        p.run_dir.fresh = False  # cleared above, or new
+    top.start()
+    return run_parts(parts, executor, on_part, on_cell)

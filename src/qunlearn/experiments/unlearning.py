@@ -1,4 +1,4 @@
-"""Unlearning the poison (the paper's Figure 3) and the weight sweeps.
+"""Unlearning the poison (the paper's Figure 3); the weight sweeps are in :mod:`.sweeps`.
 
 Protocol (PAPER.md, "Unlearning"): poison the training set at ``alpha``
 (label flipping by default), train the model to unlearn on it, then, from that
@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import replace
+from pathlib import Path
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable
 
@@ -33,44 +34,59 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from .. import backend, data as data_mod, metrics
+from .. import data as data_mod, metrics
 from ..config import UnlearnConfig
-from ..poison import poison
+from ..errors import InputError
+from ..losses import accuracy, bce
 from ..runs import RunDir, atomic_write_bytes
-from ..train import accuracy, bce, eval_epochs, fit, supervised_program
-from ..unlearn import METHODS, resolve_weights
-from .common import alpha_tag, build_model, cell_key, history_table, run_cells
+from ..train import eval_epochs, fit, supervised_program
+from ..unlearn import METHODS, UnlearnData, resolve_weights
+from .common import Result, cell_key, check_memory, history_table, open_run, poisoned_training_set, \
+    run_cells, wide_summary
 
+NAME = "unlearn"
 SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
 
 
 # ------------------------------------------------------------------ data
 
 
-def unlearning_data(cfg: UnlearnConfig, ds) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Split:
     """Per-run retain and forget sets, stacked over runs (equal sizes: poisoning is class-balanced)."""
-    parts = {k: [] for k in ("x_retain", "y_retain", "x_forget", "y_forget", "y_forget_true", "x_train", "y_train", "poisoned")}
+
+    x_retain: np.ndarray
+    y_retain: np.ndarray
+    x_forget: np.ndarray
+    y_forget: np.ndarray  # the poisoned labels the model was trained on
+    y_forget_true: np.ndarray
+    x_train: np.ndarray  # the whole poisoned training set
+    y_train: np.ndarray
+    poisoned: np.ndarray  # 1.0 for the forget set's rows of x_train
+
+    def per_run(self) -> UnlearnData:
+        """The per-run arrays as the unlearning methods see them (validation data added later)."""
+        return UnlearnData(*(jnp.asarray(getattr(self, k)) for k in ("x_retain", "y_retain", "x_forget", "y_forget",
+                                                                      "y_forget_true")))
+
+
+def unlearning_data(cfg: UnlearnConfig, ds) -> Split:
+    """The retain / forget split of every run, poisoned as the alpha sweep poisons run ``r``."""
+    parts = {k: [] for k in Split.__dataclass_fields__}
     for run in range(cfg.runs):
-        key = cell_key(cfg.seed, cfg.dataset, "poison", cfg.attack, alpha_tag(cfg.alpha), run)
-        x_p, y_p, idx = poison(cfg.attack, ds.x_train, ds.y_train, cfg.alpha, key)
+        x_p, y_p, idx = poisoned_training_set(cfg.seed, ds, cfg.attack, cfg.alpha, run)
         forget = np.zeros(len(y_p), bool)
         forget[idx] = True
-        parts["x_retain"].append(x_p[~forget])
-        parts["y_retain"].append(y_p[~forget])
-        parts["x_forget"].append(x_p[forget])
-        parts["y_forget"].append(y_p[forget])
-        parts["y_forget_true"].append(ds.y_train[forget])
-        parts["x_train"].append(x_p)
-        parts["y_train"].append(y_p)
-        parts["poisoned"].append(forget.astype(np.float32))
+        for k, v in (("x_retain", x_p[~forget]), ("y_retain", y_p[~forget]), ("x_forget", x_p[forget]),
+                     ("y_forget", y_p[forget]), ("y_forget_true", ds.y_train[forget]), ("x_train", x_p),
+                     ("y_train", y_p), ("poisoned", forget.astype(np.float32))):
+            parts[k].append(v)
     if parts["y_forget"][0].size == 0:
-        from ..errors import InputError
-
         raise InputError(
             f"alpha={cfg.alpha} poisons no sample of the {len(ds.y_train)} training samples, so there is nothing "
             "to unlearn; use a larger --alpha (e.g. 0.3)"
         )
-    return {k: np.stack(v) for k, v in parts.items()}
+    return Split(**{k: np.stack(v) for k, v in parts.items()})
 
 
 # ------------------------------------------------------------------ programs
@@ -84,19 +100,19 @@ def _predict_parts(model, params, *xs):
 
 
 def _metrics_fn(model):
-    def metrics_fn(params, d):
-        pr, pf, pv = _predict_parts(model, params, d["x_retain"], d["x_forget"], d["x_val"])
+    def metrics_fn(params, d: UnlearnData):
+        pr, pf, pv = _predict_parts(model, params, d.x_retain, d.x_forget, d.x_val)
         n_r, n_f = pr.shape[0], pf.shape[0]
-        retain_acc, poison_acc = accuracy(pr, d["y_retain"]), accuracy(pf, d["y_forget"])
+        retain_acc, poison_acc = accuracy(pr, d.y_retain), accuracy(pf, d.y_forget)
         return {
             "train_acc": (retain_acc * n_r + poison_acc * n_f) / (n_r + n_f),
-            "val_acc": accuracy(pv, d["y_val"]),
+            "val_acc": accuracy(pv, d.y_val),
             "retain_acc": retain_acc,
-            "forget_acc": accuracy(pf, d["y_forget_true"]),
+            "forget_acc": accuracy(pf, d.y_forget_true),
             "forget_poison_acc": poison_acc,
-            "val_loss": bce(pv, d["y_val"]),
-            "retain_loss": bce(pr, d["y_retain"]),
-            "forget_loss": bce(pf, d["y_forget"]),
+            "val_loss": bce(pv, d.y_val),
+            "retain_loss": bce(pr, d.y_retain),
+            "forget_loss": bce(pf, d.y_forget),
             "p_val": pv,
             "p_forget": pf,
         }
@@ -105,23 +121,23 @@ def _metrics_fn(model):
 
 
 def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
-    """One run of one method: ``(key, trained, run_data, shared, swept_values) -> (params, history)``."""
+    """One run of one method: ``(key, trained, run_data, x_val, y_val, swept_values) -> (params, history)``."""
 
-    def one(key, trained, run_data, shared, swept_values):
+    def one(key, trained, run_data: UnlearnData, x_val, y_val, swept_values):
         w = dict(static_w)
         w.update(zip(swept, swept_values))
         k_init, k_fit, k_rand = jax.random.split(key, 3)
-        d = {**run_data, **shared}
-        d["teacher_retain"], d["teacher_forget"] = _predict_parts(model, trained, d["x_retain"], d["x_forget"])
+        teacher_retain, teacher_forget = _predict_parts(model, trained, run_data.x_retain, run_data.x_forget)
+        d = replace(run_data, x_val=x_val, y_val=y_val, teacher_retain=teacher_retain, teacher_forget=teacher_forget)
         plan = METHODS[method](model, trained, w)
-        n = d["x_retain"].shape[0]
-        if plan.batches == "union":
-            d["x_union"] = jnp.concatenate([d["x_retain"], d["x_forget"]])
-            rand = jax.random.bernoulli(k_rand, 0.5, d["y_forget"].shape).astype(d["y_retain"].dtype)
-            d["y_union_random"] = jnp.concatenate([d["y_retain"], rand])
-            n = d["x_union"].shape[0]
-        cfg = replace(ucfg, batch_size=n) if plan.full_batch else ucfg
-        params0 = model.init(k_init) if plan.start == "fresh" else trained
+        n = d.x_retain.shape[0]
+        if plan.union:
+            rand = jax.random.bernoulli(k_rand, 0.5, d.y_forget.shape).astype(d.y_retain.dtype)
+            d = replace(d, x_union=jnp.concatenate([d.x_retain, d.x_forget]),
+                        y_union_random=jnp.concatenate([d.y_retain, rand]))
+            n = d.x_union.shape[0]
+        cfg = replace(ucfg, batch_size=None) if plan.full_batch else ucfg
+        params0 = model.init(k_init) if plan.fresh else trained
         loss = plan.loss if plan.loss is not None else (lambda p, d, idx, m, k: 0.0)
         return fit(params0, loss, _metrics_fn(model), d, n, cfg, k_fit, step_fn=plan.step_fn)
 
@@ -132,29 +148,8 @@ def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
 def unlearn_program(model, method: str, static_w: tuple, ucfg):
     """Compiled program running ``method`` for every run (vmapped)."""
     one = _unlearn_one(model, method, static_w, (), ucfg)
-    run = lambda keys, trained, run_data, shared: jax.vmap(one, in_axes=(0, 0, 0, None, None))(  # noqa: E731
-        keys, trained, run_data, shared, ())
-    return jax.jit(run)
-
-
-@lru_cache(maxsize=None)
-def sweep_program(model, method: str, static_w: tuple, swept: tuple, ucfg, chunk: int):
-    """Compiled program running ``method`` over a grid of swept weights x every run.
-
-    The weight grid is mapped in chunks of ``chunk`` settings (``lax.map`` with
-    ``batch_size``), each chunk vmapped together with the runs, so memory stays
-    bounded while one compilation serves the whole sweep.
-    """
-    one = _unlearn_one(model, method, static_w, swept, ucfg)
-    per_runs = jax.vmap(one, in_axes=(0, 0, 0, None, None))
-
-    def run(keys, trained, run_data, shared, grid):
-        def for_setting(values):
-            _, hist = per_runs(keys, trained, run_data, shared, tuple(values[i] for i in range(len(swept))))
-            return hist["val_acc"][:, -1], hist["forget_poison_acc"][:, -1]
-
-        return jax.lax.map(for_setting, grid, batch_size=chunk)
-
+    run = lambda keys, trained, run_data, x_val, y_val: jax.vmap(one, in_axes=(0, 0, 0, None, None, None))(  # noqa: E731
+        keys, trained, run_data, x_val, y_val, ())
     return jax.jit(run)
 
 
@@ -177,26 +172,30 @@ def _unflatten(like, stored) -> object:
     return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(stored[f"leaf{i}"]) for i in range(treedef.num_leaves)])
 
 
-def _train_cell(cfg: UnlearnConfig, ds, data: dict, name: str):
+def _train_cell(cfg: UnlearnConfig, ds, data: Split, name: str):
     """Train the models to unlearn of every run (one vmapped program); return their parameters."""
-    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
     mc = cfg.models[name]
-    model = build_model(mc.model, ds)
+    model = mc.spec.build(ds, cfg.precision)
     keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "train-to-unlearn", name, r) for r in range(cfg.runs)])
-    y_true = np.broadcast_to(ds.y_train, data["y_train"].shape)
+    y_true = np.broadcast_to(ds.y_train, data.y_train.shape)
     params, _ = supervised_program(model, mc.train)(
-        keys, jnp.asarray(data["x_train"]), jnp.asarray(data["y_train"]), jnp.asarray(y_true),
-        jnp.asarray(data["poisoned"]), jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
+        keys, jnp.asarray(data.x_train), jnp.asarray(data.y_train), jnp.asarray(y_true),
+        jnp.asarray(data.poisoned), jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
     return jax.device_get(params)
 
 
-def trained_models(cfg: UnlearnConfig, ds, data: dict, run_dir: RunDir, executor=None,
+def trained_path(run_path, name: str):
+    """Where the run directory ``run_path`` keeps the models to unlearn of model ``name`` (every run's)."""
+    return Path(run_path) / "cells" / f"{RunDir.cell_id(name, 'trained')}.npz"
+
+
+def trained_models(cfg: UnlearnConfig, ds, data: Split, run_dir: RunDir, executor=None,
                    on_cell: Callable | None = None) -> dict:
     """The models to unlearn of every model name (one per run), trained once and cached in the run directory."""
-    path = lambda name: run_dir.cells_dir / f"{RunDir.cell_id(name, 'trained')}.npz"  # noqa: E731
+    path = lambda name: trained_path(run_dir.path, name)  # noqa: E731
 
     def load(name):
-        model = build_model(cfg.models[name].model, ds)
+        model = cfg.models[name].spec.build(ds, cfg.precision)
         like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
         with np.load(path(name)) as stored:
             return _unflatten(like, stored)
@@ -209,18 +208,12 @@ def trained_models(cfg: UnlearnConfig, ds, data: dict, run_dir: RunDir, executor
     return {name: jax.tree_util.tree_map(jnp.asarray, params[name]) for name in cfg.models}
 
 
-def _run_data(data):
-    keys = ("x_retain", "y_retain", "x_forget", "y_forget", "y_forget_true")
-    return {k: jnp.asarray(data[k]) for k in keys}
-
-
 def run_method(cfg: UnlearnConfig, ds, name: str, model, trained, data, method: str):
     """Run one method for all runs; return (history table, vectors, seconds, compile seconds)."""
     mc = cfg.models[name]
     w = tuple(sorted(resolve_weights(method, cfg.weights.get(method)).items()))
     keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
-    shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
-    args = (keys, trained, _run_data(data), shared)
+    args = (keys, trained, data.per_run(), jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
     t0 = time.perf_counter()
     compiled = unlearn_program(model, method, w, mc.unlearn).lower(*args).compile()
     compile_s = time.perf_counter() - t0
@@ -244,7 +237,7 @@ def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing
         for r in range(cfg.runs):
             pf, pv = vec["p_forget"][r], vec["p_val"][r]  # (evals, n)
             for step_i, step in ((0, 0), (-1, last_step)):
-                members = metrics.per_sample_bce(pf[step_i], data["y_forget"][r])
+                members = metrics.per_sample_bce(pf[step_i], data.y_forget[r])
                 heldout = metrics.per_sample_bce(pv[step_i], ds.y_val)
                 rows.append((method, r, step, "mia_auc", metrics.mia_auc(members, heldout, seed=r)))
             if oracle is not None:
@@ -271,27 +264,56 @@ def cells(cfg: UnlearnConfig) -> list[tuple[str, str]]:
     return [(name, m) for name in cfg.models for m in methods]
 
 
-def _method_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, cell: tuple[str, str]):
-    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
+def _method_cell(cfg: UnlearnConfig, ds, data: Split, trained: dict, cell: tuple[str, str]):
     name, method = cell
-    model = build_model(cfg.models[name].model, ds)
+    model = cfg.models[name].spec.build(ds, cfg.precision)
     return run_method(cfg, ds, name, model, trained[name], data, method)
 
 
 TIMING = ("time_s", "compile_s", "speedup")
 
 
-def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None,
-        executor=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run every unfinished cell into ``run_dir``; return ``(history, results)``.
+class UnlearnResult(Result):
+    """Unlearning tables: ``history`` (every epoch) and ``results`` (final step, post-hoc metrics, timing)."""
+
+    COLUMNS = (("val_acc", "val acc"), ("retain_acc", "retain acc"), ("forget_acc", "forget acc (true)"),
+               ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"),
+               ("oracle_agreement_val", "oracle agree (val)"), ("oracle_kl_val", "oracle KL (val)"),
+               ("time_s", "time s"), ("speedup", "speedup vs retrain"))
+
+    def __init__(self, cfg, run_dir, history, results):
+        super().__init__(cfg, run_dir)
+        self.history, self.results = history, results
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        cfg = self.cfg
+        title = title or f"{cfg.dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}"
+        return plots.figure3(self.history, self.path / "figure3", title=title)
+
+    def summary(self) -> list:
+        res = self.results
+        last = res[res["step"] == res.groupby("model")["step"].transform("max")]
+        table = wide_summary(last, ["model", "method"], list(self.COLUMNS))
+        return [(f"final step, mean ± std over {self.cfg.runs} runs", table)]
+
+    def notes(self) -> list[str]:
+        return [f"results:  {self.path / 'results.csv'}  (per-epoch curves: history.csv; wall clock: timing.csv)"]
+
+
+def run(cfg: UnlearnConfig, workdir, *, fresh: bool = False, executor=None,
+        on_cell: Callable | None = None) -> UnlearnResult:
+    """Run every unfinished cell into ``workdir``; return the unlearning tables.
 
     The retrain oracle always runs (it defines oracle agreement and speedup),
     and is reported as a method only if it was asked for. ``results.csv`` holds
     the deterministic metrics and ``timing.csv`` the wall-clock ones
-    (``time_s``, ``compile_s``, ``speedup``); the returned ``results`` has both.
+    (``time_s``, ``compile_s``, ``speedup``); the result's ``results`` has both.
     """
-    backend.set_precision(cfg.precision)
+    run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
+    check_memory(cfg.models, ds, cfg.runs, cfg.precision)
     data = unlearning_data(cfg, ds)  # refuses an empty forget set before the directory is touched
     run_dir.start()
     trained = trained_models(cfg, ds, data, run_dir, executor, on_cell)
@@ -331,92 +353,4 @@ def run(cfg: UnlearnConfig, run_dir: RunDir, on_cell: Callable | None = None,
     is_time = result["metric"].isin(TIMING)
     run_dir.write_table("results.csv", result[~is_time])
     run_dir.write_table("timing.csv", result[is_time])
-    return history, result
-
-
-# ------------------------------------------------------------------ weight sweeps
-
-SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}
-
-
-def sweep_record(cfg: UnlearnConfig, method: str, grid) -> dict:
-    """What a sweep's run directory stores as its config: the unlearning config, the method and the grid."""
-    return {**cfg.to_dict(), "sweep": {"method": method, "grid": list(grid)}}
-
-
-def sweep_cells(cfg: UnlearnConfig, method: str, grid: tuple[float, ...]) -> list[tuple[str, float | None]]:
-    """(model, kl_w) cells for SCRUB (the fo_w row is one vmapped program), (model, None) otherwise."""
-    rows = grid if len(SWEEPS[method]) == 2 else (None,)
-    return [(name, r) for name in cfg.models for r in rows]
-
-
-def run_sweep(cfg: UnlearnConfig, method: str, grid: tuple[float, ...], run_dir: RunDir,
-              on_cell: Callable | None = None, executor=None) -> pd.DataFrame:
-    """Final validation accuracy (and poison memory) over the weight grid of ``method``.
-
-    SCRUB sweeps ``(kl_w, fo_w)`` over ``grid x grid``, gradient ascent ``fo_w``
-    over ``grid``; the other weights keep their configured values. Returns the
-    tidy table ``dataset, model, attack, alpha, method, kl_w, fo_w, run, metric, value``.
-    """
-    if method not in SWEEPS:
-        from ..errors import InputError
-
-        raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
-    backend.set_precision(cfg.precision)
-    ds = data_mod.load(cfg.dataset, **cfg.data_options)
-    data = unlearning_data(cfg, ds)
-    run_dir.start()
-    trained = trained_models(cfg, ds, data, run_dir, executor, on_cell=None if on_cell is None else (
-        lambda c, st, sec: on_cell((c[0], c[1], None), st, sec)))
-    todo = sweep_cells(cfg, method, grid)
-    cid = lambda c: RunDir.cell_id(c[0], method, "sweep", "all" if c[1] is None else f"{c[1]:.4f}")  # noqa: E731
-    tables = run_cells(run_dir, executor, todo, _sweep_cell, (cfg, ds, data, trained, method, tuple(grid)),
-                       on_cell=None if on_cell is None else (lambda c, st, sec: on_cell((c[0], method, c[1]), st, sec)),
-                       cell_id=cid)
-    result = pd.concat([tables[cid(c)] for c in todo], ignore_index=True)
-    run_dir.write_table("results.csv", result)
-    return result
-
-
-def _sweep_chunk(mc, ds, data: dict, runs: int, n_settings: int) -> int:
-    """Weight settings vmapped together: all for an MLP; for a QNN on CPU a fixed 10 // runs (results do
-    not depend on the machine), on an accelerator as many as half its memory holds."""
-    if mc.kind == "mlp":
-        return n_settings
-    if jax.devices()[0].platform == "cpu":
-        return max(1, min(n_settings, 10 // runs))
-    from ..memory import chunk_size, qnn_bytes
-
-    itemsize = 16 if backend.precision() == "complex128" else 8
-    per = qnn_bytes(ds.n_qubits, data["x_retain"].shape[1] + data["x_forget"].shape[1], runs, mc.depth, itemsize)
-    return chunk_size(per, n_settings)
-
-
-def _sweep_cell(cfg: UnlearnConfig, ds, data: dict, trained: dict, method: str, grid: tuple, cell) -> pd.DataFrame:
-    """One row of a weight sweep (all fo_w values of one kl_w for SCRUB; the whole grid otherwise)."""
-    backend.set_precision(cfg.precision)  # a worker process may not have set it yet
-    name, row = cell
-    mc = cfg.models[name]
-    model = build_model(mc.model, ds)
-    swept = SWEEPS[method]
-    base = resolve_weights(method, cfg.weights.get(method))
-    static_w = tuple(sorted((k, v) for k, v in base.items() if k not in swept))
-    shared = {"x_val": jnp.asarray(ds.x_val), "y_val": jnp.asarray(ds.y_val)}
-    keys = jnp.stack([cell_key(cfg.seed, cfg.dataset, "unlearn", name, method, r) for r in range(cfg.runs)])
-    settings = [(row, fo) for fo in grid] if row is not None else [(fo,) for fo in grid]
-    chunk = _sweep_chunk(mc, ds, data, cfg.runs, len(settings))
-    program = sweep_program(model, method, static_w, swept, mc.unlearn, chunk)
-    params = jax.tree_util.tree_map(jnp.asarray, trained[name])
-    val, memory = program(keys, params, _run_data(data), shared, jnp.asarray(settings, dtype=jnp.float32))
-    val, memory = np.asarray(val), np.asarray(memory)
-    rows = []
-    for si, setting in enumerate(settings):
-        w = dict(zip(swept, setting))
-        for r in range(cfg.runs):
-            for metric, arr in (("val_acc", val), ("forget_poison_acc", memory)):
-                rows.append((w.get("kl_w", base.get("kl_w", np.nan)), w["fo_w"], r, metric, float(arr[si, r])))
-    table = pd.DataFrame(rows, columns=["kl_w", "fo_w", "run", "metric", "value"])
-    for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha,
-                                     method=method).items()):
-        table.insert(i, k, v)
-    return table
+    return UnlearnResult(cfg, run_dir, history, result)

@@ -1,7 +1,18 @@
-"""Models: frozen dataclasses with ``init(key) -> params`` and ``apply(params, x) -> p(y=1)``."""
+"""Models: frozen dataclasses with ``init(key) -> params`` and ``apply(params, x) -> p(y=1)``.
 
-from .base import Model, n_params
-from .mlp import MLP
-from .qnn import QNN, LandscapeQNN
+The model classes are imported on first use, so that reading a config (which
+needs only :mod:`qunlearn.models.specs`) does not load TensorCircuit-NG.
+"""
 
-__all__ = ["Model", "n_params", "MLP", "QNN", "LandscapeQNN"]
+from importlib import import_module
+
+_WHERE = {"Model": "base", "n_params": "base", "MLP": "mlp", "QNN": "qnn", "LandscapeQNN": "qnn", "CircuitQNN": "qnn",
+          "QNNSpec": "specs", "MLPSpec": "specs"}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,10 @@ parameter pytree::
 
 Training, unlearning and the Hessian code see nothing else, so a new ansatz or
 a new network is a new file in :mod:`qunlearn.models` and nothing else changes.
-Models are hashable so compiled programs can be cached per model.
+Models are hashable so compiled programs can be cached per model. A model's
+``precision`` (``"complex64"`` or ``"complex128"``) is one of its fields, so it is
+part of every such cache key; a model takes all its dtypes from it and puts the
+process (TensorCircuit-NG, JAX's x64 mode) in it when initialised or traced.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ Params = Any
 @runtime_checkable
 class Model(Protocol):
     name: str
+    precision: str
 
     def init(self, key: jax.Array) -> Params: ...
 

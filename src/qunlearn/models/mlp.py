@@ -4,6 +4,8 @@ Dense-ReLU hidden layers and a sigmoid output unit. Weights are Glorot-uniform
 and biases zero (the Keras defaults the paper's classical baseline used).
 Complex inputs are fed as their real and imaginary parts concatenated, so
 ``in_features`` counts real features (``2 * d`` for ``d`` complex amplitudes).
+Weights and activations are in the real dtype of the model's ``precision``
+(``float32`` for ``complex64``, ``float64`` for ``complex128``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ class MLP:
     in_features: int = 1024
     hidden: tuple[int, ...] = (64, 16)
     name: str = "mlp"
+    precision: str = "complex64"
 
     def __post_init__(self):
+        backend.check_precision(self.precision)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not isinstance(self.in_features, (int, np.integer)) or self.in_features < 1:
             raise InputError(f"MLP in_features must be a positive integer, got {self.in_features!r}")
@@ -32,17 +36,23 @@ class MLP:
             raise InputError(f"MLP hidden widths must be positive integers, got {self.hidden!r}")
 
     @classmethod
-    def for_inputs(cls, x, hidden=(64, 16), name: str = "mlp") -> "MLP":
+    def for_inputs(cls, x, hidden=(64, 16), name: str = "mlp", precision: str = "complex64") -> "MLP":
         """An MLP sized for data ``x`` of shape (N, d), real or complex."""
         d = int(np.shape(x)[1])
-        return cls(in_features=2 * d if np.iscomplexobj(x) else d, hidden=tuple(hidden), name=name)
+        return cls(in_features=2 * d if np.iscomplexobj(x) else d, hidden=tuple(hidden), name=name,
+                   precision=precision)
+
+    @property
+    def real_dtype(self):
+        return backend.dtypes(self.precision)[1]
 
     @property
     def sizes(self) -> tuple[int, ...]:
         return (self.in_features, *self.hidden, 1)
 
     def init(self, key: jax.Array) -> list[dict[str, jax.Array]]:
-        dtype = backend.real_dtype()
+        backend.set_precision(self.precision)  # float64 needs JAX's x64 mode
+        dtype = self.real_dtype
         keys = jax.random.split(key, len(self.sizes) - 1)
         params = []
         for k, (fan_in, fan_out) in zip(keys, zip(self.sizes[:-1], self.sizes[1:])):
@@ -52,6 +62,7 @@ class MLP:
         return params
 
     def apply(self, params, x: jax.Array) -> jax.Array:
+        backend.set_precision(self.precision)
         x = jnp.asarray(x)
         if jnp.iscomplexobj(x):
             x = jnp.concatenate([jnp.real(x), jnp.imag(x)], axis=-1)
@@ -60,7 +71,7 @@ class MLP:
                 f"MLP expects inputs of shape (batch, {self.in_features}) real features, "
                 f"got {tuple(x.shape)}; build it with MLP.for_inputs(x)"
             )
-        h = x.astype(backend.real_dtype())
+        h = x.astype(self.real_dtype)
         for layer in params[:-1]:
             h = jax.nn.relu(h @ layer["w"] + layer["b"])
         return jax.nn.sigmoid((h @ params[-1]["w"] + params[-1]["b"])[:, 0])

@@ -19,6 +19,12 @@ How the circuit is evaluated (the same unitary as the gate list, built faster):
   :math:`\exp(-\tfrac{i}{2}\sum_i t_i z_i z_{i+1})` over the computational basis;
 * the batch is ``jax.vmap``-ed over single-state circuits.
 
+Both ansätze are small subclasses of :class:`CircuitQNN`, which owns the fields,
+validation, initialisation, the layer scan, the batch vmap and the readout. An
+ansatz only declares ``angles_per_qubit`` and its layer ``layer(psi, t) -> psi``
+(``t`` of shape ``(n_qubits, angles_per_qubit)``). Every dtype comes from the
+model's own ``precision`` field (see :mod:`qunlearn.backend`).
+
 The test suite checks both models against an independent dense NumPy simulation
 built gate by gate.
 """
@@ -26,6 +32,7 @@ built gate by gate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from functools import lru_cache
 
 import jax
@@ -89,24 +96,85 @@ def _apply_local(c: tc.Circuit, us: jax.Array, n: int) -> None:
     c.any(*range(half, n), unitary=_kron([us[i] for i in range(half, n)]))
 
 
-def _readout(psi: jax.Array, n: int, qubit: int, scale: float) -> jax.Array:
-    z = jnp.asarray(_z_signs(n)[:, qubit], dtype=backend.real_dtype())
+def _readout(psi: jax.Array, n: int, qubit: int, scale: float, rtype) -> jax.Array:
+    z = jnp.asarray(_z_signs(n)[:, qubit], dtype=rtype)
     expz = jnp.sum((jnp.real(psi) ** 2 + jnp.imag(psi) ** 2) * z)
     return jax.nn.sigmoid(scale * expz)
 
 
-def _as_states(x: jax.Array, n: int) -> jax.Array:
+def _as_states(x: jax.Array, n: int, ctype) -> jax.Array:
     x = jnp.asarray(x)
     if x.ndim != 2 or x.shape[1] != 2**n:
         raise InputError(
             f"QNN on {n} qubits expects inputs of shape (batch, {2**n}), got {tuple(x.shape)}; "
             "amplitude-encode the data to 2**n_qubits features"
         )
-    return x.astype(backend.complex_dtype())
+    return x.astype(ctype)
 
 
 @dataclass(frozen=True)
-class QNN:
+class CircuitQNN:
+    r"""Shared machinery of the layered QNNs: fields, validation, init, scan, vmap, readout.
+
+    A subclass sets ``angles_per_qubit`` and implements ``layer(psi, t) -> psi``,
+    one layer acting on a single state ``psi`` (shape ``(2**n_qubits,)``, dtype
+    :attr:`complex_dtype`) with that layer's angles ``t`` (shape
+    ``(n_qubits, angles_per_qubit)``). Parameters have shape
+    ``(depth, n_qubits, angles_per_qubit)``, initialised
+    :math:`\mathcal N(0, \text{init\_std}^2)`; the output is
+    :math:`\sigma(s \langle Z_{L-1} \rangle)` with :math:`s` = ``readout_scale``.
+    """
+
+    n_qubits: int = 10
+    depth: int = 6
+    readout_scale: float = 5.0
+    init_std: float = 0.01
+    name: str = "qnn"
+    precision: str = "complex64"
+
+    angles_per_qubit: ClassVar[int]
+
+    def __post_init__(self):
+        if not isinstance(getattr(type(self), "angles_per_qubit", None), int):
+            raise TypeError(f"{type(self).__name__} must set the class attribute angles_per_qubit")
+        _check_qubits(self.n_qubits, self.depth)
+        backend.check_precision(self.precision)
+
+    @property
+    def complex_dtype(self):
+        return backend.dtypes(self.precision)[0]
+
+    @property
+    def real_dtype(self):
+        return backend.dtypes(self.precision)[1]
+
+    @property
+    def param_shape(self) -> tuple[int, int, int]:
+        return (self.depth, self.n_qubits, self.angles_per_qubit)
+
+    def layer(self, psi: jax.Array, t: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def init(self, key: jax.Array) -> jax.Array:
+        backend.set_precision(self.precision)
+        return self.init_std * jax.random.normal(key, self.param_shape, dtype=self.real_dtype)
+
+    def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
+        backend.set_precision(self.precision)
+        n = self.n_qubits
+
+        def step(psi, t):
+            return self.layer(psi, t), None
+
+        def single(psi):
+            psi, _ = jax.lax.scan(step, psi, params)
+            return _readout(psi, n, n - 1, self.readout_scale, self.real_dtype)
+
+        return jax.vmap(single)(_as_states(x, n, self.complex_dtype))
+
+
+@dataclass(frozen=True)
+class QNN(CircuitQNN):
     r"""The paper's QNN: per layer RX, RY, RX on every qubit, then an RZZ ring.
 
     Parameters ``t`` have shape ``(depth, n_qubits, 4)``: ``t[j, i, :3]`` are the
@@ -115,42 +183,20 @@ class QNN:
     :math:`R_{ZZ}(t) = e^{-itZZ/2}`. Initialised :math:`\mathcal N(0, \text{init\_std}^2)`.
     """
 
-    n_qubits: int = 10
-    depth: int = 6
-    readout_scale: float = 5.0
-    init_std: float = 0.01
-    name: str = "qnn"
+    angles_per_qubit: ClassVar[int] = 4
 
-    def __post_init__(self):
-        _check_qubits(self.n_qubits, self.depth)
-
-    @property
-    def param_shape(self) -> tuple[int, int, int]:
-        return (self.depth, self.n_qubits, 4)
-
-    def init(self, key: jax.Array) -> jax.Array:
-        return self.init_std * jax.random.normal(key, self.param_shape, dtype=backend.real_dtype())
-
-    def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
-        n, ctype = self.n_qubits, backend.complex_dtype()
-        zz = jnp.asarray(_zz_ring(n), dtype=backend.real_dtype())
-
-        def layer(psi, t):
-            us = jax.vmap(lambda a: _rx(a[2], ctype) @ _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
-            c = tc.Circuit(n, inputs=psi)
-            _apply_local(c, us, n)
-            phase = jnp.exp(-0.5j * (t[:, 3] @ zz)).astype(ctype)  # the whole RZZ ring
-            return c.state() * phase, None
-
-        def single(psi):
-            psi, _ = jax.lax.scan(layer, psi, params)
-            return _readout(psi, n, n - 1, self.readout_scale)
-
-        return jax.vmap(single)(_as_states(x, n))
+    def layer(self, psi, t):
+        n, ctype = self.n_qubits, self.complex_dtype
+        zz = jnp.asarray(_zz_ring(n), dtype=self.real_dtype)
+        us = jax.vmap(lambda a: _rx(a[2], ctype) @ _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
+        c = tc.Circuit(n, inputs=psi)
+        _apply_local(c, us, n)
+        phase = jnp.exp(-0.5j * (t[:, 3] @ zz)).astype(ctype)  # the whole RZZ ring
+        return c.state() * phase
 
 
 @dataclass(frozen=True)
-class LandscapeQNN:
+class LandscapeQNN(CircuitQNN):
     r"""The loss-landscape study's QNN: per layer RX on all qubits, RY on all qubits,
     then a CNOT ring ``CNOT(0,1), CNOT(1,2), ..., CNOT(L-1,0)``.
 
@@ -158,35 +204,16 @@ class LandscapeQNN:
     readout as :class:`QNN`.
     """
 
-    n_qubits: int = 10
     depth: int = 5
-    readout_scale: float = 5.0
-    init_std: float = 0.01
     name: str = "qnn-landscape"
 
-    def __post_init__(self):
-        _check_qubits(self.n_qubits, self.depth)
+    angles_per_qubit: ClassVar[int] = 2
 
-    @property
-    def param_shape(self) -> tuple[int, int, int]:
-        return (self.depth, self.n_qubits, 2)
-
-    def init(self, key: jax.Array) -> jax.Array:
-        return self.init_std * jax.random.normal(key, self.param_shape, dtype=backend.real_dtype())
-
-    def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
-        n, ctype = self.n_qubits, backend.complex_dtype()
-
-        def layer(psi, t):
-            us = jax.vmap(lambda a: _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
-            c = tc.Circuit(n, inputs=psi)
-            _apply_local(c, us, n)
-            for i in range(n):
-                c.cnot(i, (i + 1) % n)
-            return c.state(), None
-
-        def single(psi):
-            psi, _ = jax.lax.scan(layer, psi, params)
-            return _readout(psi, n, n - 1, self.readout_scale)
-
-        return jax.vmap(single)(_as_states(x, n))
+    def layer(self, psi, t):
+        n, ctype = self.n_qubits, self.complex_dtype
+        us = jax.vmap(lambda a: _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
+        c = tc.Circuit(n, inputs=psi)
+        _apply_local(c, us, n)
+        for i in range(n):
+            c.cnot(i, (i + 1) % n)
+        return c.state()

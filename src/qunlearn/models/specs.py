@@ -1,0 +1,126 @@
+"""Model specs: what a config says about a model, and the one place that turns it into a model.
+
+A spec is a small frozen dataclass holding only its own family's fields
+(``QNNSpec(depth, ansatz)``, ``MLPSpec(hidden)``) with
+``build(dataset, precision) -> model``. Experiments hold
+``dict[name, ModelConfig(spec, train)]`` and never ask which family a model
+belongs to; everything family-specific (how to build it, how to describe it,
+how much memory its training needs) is a method here. A new family is one spec
+class registered in :data:`SPECS` and one model class in :mod:`qunlearn.models`;
+a new QNN ansatz is one entry of :data:`ANSATZES` and one model class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from ..errors import InputError, check_positive_int
+
+
+def _enter(precision: str) -> None:
+    """Put the process in ``precision`` before a model's inputs are made: JAX's x64 mode is process-wide,
+    and arrays made under the other mode would be cast before the model could say which it needs."""
+    from .. import backend
+
+    backend.set_precision(precision)
+
+
+def _ansatzes():
+    from .qnn import QNN, LandscapeQNN
+
+    return {"paper": QNN, "landscape": LandscapeQNN}
+
+
+ANSATZ_NAMES = ("paper", "landscape")  # keys of the ansatz table (model classes imported lazily)
+
+
+@dataclass(frozen=True)
+class QNNSpec:
+    """A QNN on the dataset's qubits: ``ansatz`` ``paper`` (RX RY RX + RZZ ring) or ``landscape``
+    (RX, RY + CNOT ring), ``depth`` layers."""
+
+    depth: int = 6
+    ansatz: str = "paper"
+    kind: ClassVar[str] = "qnn"
+    family: ClassVar[str] = "QNN"
+
+    def __post_init__(self):
+        object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth"))
+        if self.ansatz not in ANSATZ_NAMES:
+            raise InputError(f"unknown QNN ansatz {self.ansatz!r}; use one of {', '.join(ANSATZ_NAMES)}")
+
+    def build(self, ds, precision: str = "complex64"):
+        _enter(precision)
+        return _ansatzes()[self.ansatz](n_qubits=ds.n_qubits, depth=self.depth, precision=precision)
+
+    def describe(self) -> str:
+        return f"QNN depth {self.depth}" + ("" if self.ansatz == "paper" else f" ({self.ansatz} ansatz)")
+
+    def training_bytes(self, ds, batch: int, runs: int, precision: str) -> int | None:
+        """Memory of ``runs`` vmapped training runs on minibatches of ``batch`` states."""
+        from ..memory import qnn_bytes
+
+        return qnn_bytes(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8)
+
+    def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
+        from ..memory import check_qnn_fits
+
+        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8, what=what)
+
+
+@dataclass(frozen=True)
+class MLPSpec:
+    """A Dense-ReLU network with hidden widths ``hidden`` and a sigmoid output."""
+
+    hidden: tuple[int, ...] = (64, 16)
+    kind: ClassVar[str] = "mlp"
+    family: ClassVar[str] = "MLP"
+
+    def __post_init__(self):
+        if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
+            raise InputError(f"MLP hidden must be a list of widths such as [64, 16], got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(check_positive_int(h, "MLP hidden width") for h in self.hidden))
+
+    def build(self, ds, precision: str = "complex64"):
+        from .mlp import MLP
+
+        _enter(precision)
+        return MLP.for_inputs(ds.x_train, hidden=self.hidden, precision=precision)
+
+    def describe(self) -> str:
+        return f"MLP {self.hidden}"
+
+    def training_bytes(self, ds, batch: int, runs: int, precision: str) -> int | None:
+        return None  # small next to any device: never the limit
+
+    def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
+        return None
+
+
+SPECS: dict[str, type] = {"qnn": QNNSpec, "mlp": MLPSpec}
+MODEL_KINDS = tuple(SPECS)
+
+
+def spec_fields(kind: str) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(SPECS[kind]))
+
+
+def spec_from_dict(d: dict[str, Any]):
+    """The spec a config entry describes: ``kind`` plus that family's fields, nothing else."""
+    kind = d.get("kind")
+    if kind not in SPECS:
+        raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
+    allowed = spec_fields(kind)
+    extra = sorted(set(d) - set(allowed) - {"kind"})
+    if extra:
+        raise InputError(f"a {kind} model has no field {extra[0]!r} (its fields: {', '.join(allowed)})")
+    try:
+        return SPECS[kind](**{k: v for k, v in d.items() if k != "kind"})
+    except TypeError as e:
+        raise InputError(f"bad {kind} model entry: {e}") from None
+
+
+def spec_to_dict(spec) -> dict[str, Any]:
+    d = {"kind": spec.kind, **asdict(spec)}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

@@ -1,0 +1,90 @@
+"""Progress of long work on the terminal: bars, one line per cell, and time-left estimates.
+
+One reporter serves every command: a single experiment is a plan of one part,
+``reproduce`` a plan of many. Estimates come from the cells computed so far in
+this process (cells found finished on disk cost nothing and are not counted),
+per part, so a resumed run estimates only what is left.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class Eta:
+    """Time left from the cells computed so far (cached cells cost nothing and are not counted)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.count: dict[str, int] = {}
+
+    def add(self, key: str, seconds: float) -> None:
+        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+        self.count[key] = self.count.get(key, 0) + 1
+
+    def per_cell(self, key: str | None = None) -> float | None:
+        if key is not None and self.count.get(key):
+            return self.seconds[key] / self.count[key]
+        n = sum(self.count.values())
+        return sum(self.seconds.values()) / n if n else None
+
+    @staticmethod
+    def fmt(seconds: float | None) -> str:
+        if seconds is None:
+            return "eta -:--:--"
+        s = int(round(seconds))
+        return f"eta {s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def cell_label(cell: Any) -> str:
+    """A cell as one short line: its ``label``, or its parts joined by spaces."""
+    if hasattr(cell, "label"):
+        return cell.label
+    if isinstance(cell, tuple):
+        return " ".join(str(c) for c in cell if c is not None)
+    return str(cell)
+
+
+class Reporter:
+    """Bars for the whole plan (when it has several parts) and the current part, one line per cell."""
+
+    def __init__(self, console: Console, parts: list, title: str):
+        self.parts, self.eta, self.done = parts, Eta(), 0
+        self.progress = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(bar_width=30),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+                                 console=console)
+        self.whole = None
+        if len(parts) > 1:
+            self.whole = self.progress.add_task(title, total=sum(p.total for p in parts), eta=Eta.fmt(None))
+        self.current = self.progress.add_task(title, total=1, eta=Eta.fmt(None))
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def on_part(self, part) -> None:
+        self.done = 0
+        self.progress.reset(self.current, total=part.total, description=part.label, eta=Eta.fmt(None))
+        if self.whole is not None:
+            self.progress.console.log(f"{part.label}: {part.total} cells", highlight=False)
+
+    def on_cell(self, part, cell, status: str, seconds: float) -> None:
+        self.done += 1
+        if status == "done":
+            self.eta.add(part.name, seconds)
+        per = self.eta.per_cell(part.name) or 0.0
+        left_part = max(part.total - self.done, 0) * per
+        later = self.parts[self.parts.index(part) + 1:]
+        left_all = left_part + sum(p.total * (self.eta.per_cell(p.name) or self.eta.per_cell() or 0.0) for p in later)
+        note = "cached" if status == "skipped" else f"{seconds:.1f}s"
+        self.progress.console.log(f"  {cell_label(cell):<40} {note:>8}", markup=False, highlight=False)
+        known = bool(self.eta.count)
+        if self.whole is not None:
+            self.progress.update(self.whole, advance=1, eta=Eta.fmt(left_all if known else None))
+        self.progress.update(self.current, advance=1, eta=Eta.fmt(left_part if known else None))
