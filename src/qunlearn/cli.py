@@ -6,10 +6,12 @@ Every bad input is refused before any work starts with one line on stderr
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import typer
 from rich.console import Console
@@ -43,16 +45,59 @@ err = Console(stderr=True, log_path=False)
 # ----------------------------------------------------------------- options shared by the commands
 
 DATASET = typer.Option("mnist", help="mnist or xxz")
-PRESET = typer.Option("paper", help="paper (the paper's settings) or quick")
-PRECISION = typer.Option(None, help="circuit precision: complex64 or complex128 [preset: complex64]")
-MNIST_PATH = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)")
 FRESH = typer.Option(False, "--fresh", help="discard an existing run in --out and start over")
-CONFIG = typer.Option(None, "--config", help="TOML file overriding any field of the preset (flags override it)")
 RUNS = typer.Option(None, help="independent runs per cell [preset: paper 5, quick 2]")
 SEED = typer.Option(None, help="base seed; every cell derives its keys from it [0]")
+MODEL = typer.Option(None, help="comma list of the preset's models [qnn,mlp]")
+MNIST_PATH = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)")
 EXECUTOR = typer.Option("local", "--executor", help="where cells run: local (this process) or dask")
 SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
 WORKERS = typer.Option(None, "--workers", help="start a local dask cluster of N worker processes on loopback")
+
+# The options every experiment command takes, added to its signature by @_experiment.
+_SHARED = {
+    "preset": (str, typer.Option("paper", help="paper (the paper's settings) or quick")),
+    "config": (Optional[Path], typer.Option(None, "--config", help="TOML file overriding any field of the preset "
+                                                                   "(flags override it)")),
+    "precision": (Optional[str], typer.Option(None, help="circuit precision: complex64 or complex128 [complex64]")),
+    "mnist_path": (Optional[Path], MNIST_PATH),
+    "fresh": (bool, FRESH),
+    "executor": (str, EXECUTOR),
+    "scheduler": (Optional[str], SCHEDULER),
+    "workers": (Optional[int], WORKERS),
+}
+
+
+class _Common(NamedTuple):
+    preset: str
+    config: Optional[Path]
+    precision: Optional[str]
+    mnist_path: Optional[Path]
+    fresh: bool
+    executor: str
+    scheduler: Optional[str]
+    workers: Optional[int]
+
+    @property
+    def where(self) -> tuple:
+        return self.executor, self.scheduler, self.workers
+
+
+def _experiment(fn):
+    """Give an experiment command the shared options (:data:`_SHARED`), passed to it as ``common``."""
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "common"]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=a) for n, (a, o) in _SHARED.items()]
+
+    @functools.wraps(fn)
+    def command(**kw):
+        common = _Common(**{k: kw.pop(k) for k in _SHARED})
+        check_executor_args(*common.where)
+        return fn(**kw, common=common)
+
+    command.__signature__ = sig.replace(parameters=params)
+    del command.__wrapped__  # typer reads the signature above, not fn's
+    return command
 
 
 def _given(**fields) -> dict:
@@ -60,8 +105,8 @@ def _given(**fields) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
 
 
-def _section(part: str, preset: str, dataset: str, config: Optional[Path], mnist_path: Optional[Path],
-             over: dict, models: Optional[str] = None, model_over: Optional[dict] = None) -> dict:
+def _section(part: str, common: _Common, dataset: str, over: dict, models: Optional[str] = None,
+             model_over: Optional[dict] = None) -> dict:
     """The validated configs of ``dataset``: preset, then the config file, then the flags ``over``
     (a tree of ``{part: {field: value}}``), through the one override path of :func:`qunlearn.study.resolve`.
 
@@ -70,6 +115,9 @@ def _section(part: str, preset: str, dataset: str, config: Optional[Path], mnist
     """
     from . import study as st
 
+    preset, config, mnist_path = common.preset, common.config, common.mnist_path
+    over = {k: {**v, **_given(precision=common.precision)} if k in ("poison", "unlearn", "landscape") else v
+            for k, v in over.items()}
     if dataset not in st.DATASET_NAMES:
         raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(st.DATASET_NAMES)}")
     if preset not in ("paper", "quick"):
@@ -130,47 +178,38 @@ def _single(experiment: str, cfg, out_dir: Path, fresh: bool, title: str, execut
     result, = _run([part], executor, title)
     _print_results([part], [result])
     out.print(f"finished in {time.perf_counter() - t0:.1f}s", highlight=False)
-    figs = result.figures(title) if experiment == "embed" else sorted(result.path.glob("*.png"))
     out.print(f"config:   {result.path / 'config.json'}", highlight=False)
-    if figs:
-        out.print("figures:  " + ", ".join(str(f) for f in figs), highlight=False)
+    if result.figure_paths:
+        out.print("figures:  " + ", ".join(str(f) for f in result.figure_paths), highlight=False)
 
 
 # ----------------------------------------------------------------- commands
 
 
 @app.command()
+@_experiment
 def poison(
     dataset: str = DATASET,
-    model: Optional[str] = typer.Option(None, help="comma list of the preset's models [qnn,mlp]"),
+    model: Optional[str] = MODEL,
     attack: Optional[str] = typer.Option(None, help="comma list of attacks [label-flip,feature-randomization]"),
     alphas: Optional[str] = typer.Option(None, help="noise ratios: start:stop:step (stop included) or a comma list "
                                                     "[0:0.9:0.1]"),
     runs: Optional[int] = RUNS,
-    preset: str = PRESET,
-    config: Optional[Path] = CONFIG,
     out_dir: Path = typer.Option(Path("runs/poison"), "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="override the preset's epochs (all models)"),
     batch_size: Optional[int] = typer.Option(None, help="override the preset's batch size (all models)"),
     lr: Optional[float] = typer.Option(None, help="override the preset's learning rate (all models)"),
     seed: Optional[int] = SEED,
-    precision: Optional[str] = PRECISION,
-    mnist_path: Optional[Path] = MNIST_PATH,
-    fresh: bool = FRESH,
-    executor: str = EXECUTOR,
-    scheduler: Optional[str] = SCHEDULER,
-    workers: Optional[int] = WORKERS,
+    common: _Common = None,
 ):
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
     from .poison import ATTACKS
 
-    check_executor_args(executor, scheduler, workers)
     over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
-                  alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed, precision=precision)
-    cfg = _section("poison", preset, dataset, config, mnist_path, {"poison": over},
-                   models=model or ("qnn,mlp" if config is None else None),
+                  alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed)
+    cfg = _section("poison", common, dataset, {"poison": over}, models=model or ("qnn,mlp" if not common.config else None),
                    model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})["poison"]
-    _single("poison", cfg, out_dir, fresh, f"{dataset.upper()} ({preset} preset)", (executor, scheduler, workers))
+    _single("poison", cfg, out_dir, common.fresh, f"{dataset.upper()} ({common.preset} preset)", common.where)
 
 
 @app.command()
@@ -179,44 +218,38 @@ def quickstart(
     fresh: bool = FRESH,
 ):
     """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
-    cfg = _section("poison", "quick", "mnist", None, None, {"poison": {"attacks": ["label-flip"]}},
-                   models="qnn,mlp")["poison"]
+    common = _Common("quick", None, None, None, fresh, "local", None, None)
+    cfg = _section("poison", common, "mnist", {"poison": {"attacks": ["label-flip"]}}, models="qnn,mlp")["poison"]
     out.print(
         "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
         f"{cfg.models['qnn'].describe()} vs {cfg.models['mlp'].describe()}, "
         f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {cfg.runs} runs per alpha"
     )
-    _single("poison", cfg, out_dir, fresh, "MNIST quickstart (quick preset)", ("local", None, None))
+    _single("poison", cfg, out_dir, fresh, "MNIST quickstart (quick preset)", common.where)
 
 
-def _unlearn_over(attack, alpha, methods, runs, seed, precision, weights=()) -> dict:
+def _unlearn_over(attack, alpha, methods, runs, seed, weights=()) -> dict:
     from .poison import ATTACKS
     from .unlearn import METHODS, PAPER_METHODS
 
-    if methods is None:
-        method_list = None
-    elif methods == "all":
-        method_list = tuple(METHODS)
-    elif methods == "paper":
-        method_list = PAPER_METHODS
-    else:
-        method_list = parse_list(methods, tuple(METHODS), "unlearning method", "--methods")
+    named = {"all": tuple(METHODS), "paper": PAPER_METHODS}
+    method_list = None if methods is None else named.get(methods) or parse_list(
+        methods, tuple(METHODS), "unlearning method", "--methods")
     if attack is not None and attack not in ATTACKS:
         raise InputError(f"unknown attack {attack!r}; use one of {', '.join(ATTACKS)}")
     return _given(attack=attack, alpha=None if alpha is None else check_alpha(alpha), methods=method_list,
-                  weights=parse_weights(weights) or None, runs=runs, seed=seed, precision=precision)
+                  weights=parse_weights(weights) or None, runs=runs, seed=seed)
 
 
 @app.command()
+@_experiment
 def unlearn(
     dataset: str = DATASET,
-    model: Optional[str] = typer.Option(None, help="comma list of the preset's models [qnn,mlp]"),
+    model: Optional[str] = MODEL,
     attack: Optional[str] = typer.Option(None, help="how the forget set was poisoned [label-flip]"),
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
     methods: str = typer.Option("paper", help="comma list of methods, 'paper' (retrain,finetune,scrub,gradient_ascent) or 'all'"),
     runs: Optional[int] = RUNS,
-    preset: str = PRESET,
-    config: Optional[Path] = CONFIG,
     out_dir: Path = typer.Option(Path("runs/unlearn"), "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models) [paper 50]"),
     batch_size: Optional[int] = typer.Option(None, help="unlearning batch size (all models)"),
@@ -224,61 +257,49 @@ def unlearn(
     train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
     weight: list[str] = typer.Option([], "--weight", help="METHOD.WEIGHT=VALUE, e.g. scrub.fo_w=0.5 (repeatable)"),
     seed: Optional[int] = SEED,
-    precision: Optional[str] = PRECISION,
-    mnist_path: Optional[Path] = MNIST_PATH,
-    fresh: bool = FRESH,
-    executor: str = EXECUTOR,
-    scheduler: Optional[str] = SCHEDULER,
-    workers: Optional[int] = WORKERS,
+    common: _Common = None,
 ):
     """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
-    check_executor_args(executor, scheduler, workers)
-    over = _unlearn_over(attack, alpha, methods, runs, seed, precision, weight)
-    cfg = _section("unlearn", preset, dataset, config, mnist_path, {"unlearn": over},
-                   models=model, model_over={"unlearn": _given(epochs=epochs, batch_size=batch_size, lr=lr),
-                                             "train": _given(epochs=train_epochs)})["unlearn"]
-    title = f"{dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha} ({preset} preset)"
-    _single("unlearn", cfg, out_dir, fresh, title, (executor, scheduler, workers))
+    over = _unlearn_over(attack, alpha, methods, runs, seed, weight)
+    cfg = _section("unlearn", common, dataset, {"unlearn": over}, models=model,
+                   model_over={"unlearn": _given(epochs=epochs, batch_size=batch_size, lr=lr),
+                               "train": _given(epochs=train_epochs)})["unlearn"]
+    title = f"{dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha} ({common.preset} preset)"
+    _single("unlearn", cfg, out_dir, common.fresh, title, common.where)
 
 
 @app.command()
+@_experiment
 def sweep(
     method: str = typer.Argument(..., help="scrub (grid over kl_w x fo_w) or gradient_ascent (grid over fo_w)"),
     dataset: str = DATASET,
-    model: Optional[str] = typer.Option(None, help="comma list of the preset's models [qnn,mlp]"),
+    model: Optional[str] = MODEL,
     attack: Optional[str] = typer.Option(None, help="label-flip or feature-randomization [label-flip]"),
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
     grid: str = typer.Option("0:0.9:0.1", help="weight values: start:stop:step or a comma list"),
     runs: Optional[int] = RUNS,
-    preset: str = PRESET,
-    config: Optional[Path] = CONFIG,
     out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory [runs/sweep-METHOD]"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models)"),
     train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
     seed: Optional[int] = SEED,
-    precision: Optional[str] = PRECISION,
-    mnist_path: Optional[Path] = MNIST_PATH,
-    fresh: bool = FRESH,
-    executor: str = EXECUTOR,
-    scheduler: Optional[str] = SCHEDULER,
-    workers: Optional[int] = WORKERS,
+    common: _Common = None,
 ):
     """Weight sweep of SCRUB or gradient ascent: final validation accuracy over the grid."""
     from .config import SWEEPS
 
-    check_executor_args(executor, scheduler, workers)
     if method not in SWEEPS:
         raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
     values = parse_grid(grid, "weight", "--grid", check_weight)
-    over = {"unlearn": _unlearn_over(attack, alpha, None, runs, seed, precision),
+    over = {"unlearn": _unlearn_over(attack, alpha, None, runs, seed),
             "sweeps": {"methods": [method], "grid": list(values)}}
-    cfg = _section("sweeps", preset, dataset, config, mnist_path, over, models=model,
+    cfg = _section("sweeps", common, dataset, over, models=model,
                    model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})["sweeps"][method]
     title = f"{dataset.upper()} {method} weight sweep (alpha={cfg.unlearn.alpha})"
-    _single("sweep", cfg, out_dir or Path(f"runs/sweep-{method}"), fresh, title, (executor, scheduler, workers))
+    _single("sweep", cfg, out_dir or Path(f"runs/sweep-{method}"), common.fresh, title, common.where)
 
 
 @app.command()
+@_experiment
 def landscape(
     dataset: str = DATASET,
     model: Optional[str] = typer.Option(None, help="comma list of the preset's models: qnn (the landscape ansatz), "
@@ -286,32 +307,23 @@ def landscape(
     alphas: Optional[str] = typer.Option(None, help="noisy label-flip ratios (the clean model is always trained) "
                                                     "[0.2,0.3,0.4]"),
     seeds: Optional[str] = typer.Option(None, help="comma list of seeds [0,42,123,1024,2048]"),
-    preset: str = PRESET,
-    config: Optional[Path] = CONFIG,
     out_dir: Path = typer.Option(Path("runs/landscape"), "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="override the training epochs"),
     n_hessian: Optional[int] = typer.Option(None, help="held-out points in the Hessian's loss [100]"),
-    precision: Optional[str] = PRECISION,
-    mnist_path: Optional[Path] = MNIST_PATH,
-    fresh: bool = FRESH,
-    executor: str = EXECUTOR,
-    scheduler: Optional[str] = SCHEDULER,
-    workers: Optional[int] = WORKERS,
+    common: _Common = None,
 ):
     """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
-    check_executor_args(executor, scheduler, workers)
     seed_list = None
     if seeds is not None:
         try:
             seed_list = [int(p.strip()) for p in seeds.split(",")]
         except ValueError:
             raise InputError(f"seeds must be comma-separated non-negative integers, got {seeds!r}") from None
-    over = _given(alphas=None if alphas is None else parse_alphas(alphas), seeds=seed_list, precision=precision,
-                  n_hessian=n_hessian)
-    cfg = _section("landscape", preset, dataset, config, mnist_path, {"landscape": over}, models=model,
+    over = _given(alphas=None if alphas is None else parse_alphas(alphas), seeds=seed_list, n_hessian=n_hessian)
+    cfg = _section("landscape", common, dataset, {"landscape": over}, models=model,
                    model_over={"train": _given(epochs=epochs, eval_every=epochs)})["landscape"]
-    _single("landscape", cfg, out_dir, fresh, f"{dataset.upper()} loss landscape ({preset} preset)",
-            (executor, scheduler, workers))
+    _single("landscape", cfg, out_dir, common.fresh, f"{dataset.upper()} loss landscape ({common.preset} preset)",
+            common.where)
 
 
 @app.command()
@@ -328,10 +340,11 @@ def embed(
     """t-SNE of clean, label-flipped and feature-randomised data, side by side."""
     from .poison import ATTACKS
 
+    common = _Common("paper", None, None, mnist_path, fresh, "local", None, None)
     over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
                   alpha=None if alpha is None else check_alpha(alpha), seed=seed, perplexity=perplexity)
-    cfg = _section("embed", "paper", dataset, None, mnist_path, {"embed": over})["embed"]
-    _single("embed", cfg, out_dir, fresh, f"t-SNE of {dataset.upper()}", ("local", None, None))
+    cfg = _section("embed", common, dataset, {"embed": over})["embed"]
+    _single("embed", cfg, out_dir, fresh, f"t-SNE of {dataset.upper()}", common.where)
 
 
 config_app = typer.Typer(help="Presets and config files of the whole study.", no_args_is_help=True,

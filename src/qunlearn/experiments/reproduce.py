@@ -114,7 +114,8 @@ def check_inputs(parts: list[Part]) -> None:
 
 def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,
               on_cell: Callable | None = None) -> list:
-    """Run every part in order through its experiment's entry point, draw its figures; return the results.
+    """Run every part in order through its experiment's entry point, draw its figures (their paths in
+    ``result.figure_paths``); return the results.
 
     ``on_part(part)`` marks the start of a part and ``on_cell(part, cell, status, seconds)`` reports each cell.
     """
@@ -124,7 +125,7 @@ def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,
             on_part(part)
         report = None if on_cell is None else (lambda cell, status, seconds, _p=part: on_cell(_p, cell, status, seconds))
         result = part.module.run(part.cfg, part.run_dir, executor=executor, on_cell=report, **part.options)
-        result.figures(part.title)
+        result.figure_paths = result.figures(part.title)
         results.append(result)
     return results
 
