@@ -93,7 +93,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
 
-    # Precision first: it sets TensorCircuit-NG's backend/dtype and JAX's x64 mode.
+    # Precision first: it sets TensorCircuit-NG's backend/dtype and JAX's x64 mode (the models below carry it too).
     from qunlearn import backend
 
     backend.set_precision(args.precision)
@@ -104,7 +104,8 @@ def main(argv=None) -> int:
     import tensorcircuit as tc
 
     from qunlearn.models import QNN
-    from qunlearn.train import TrainConfig, bce, supervised_program
+    from qunlearn.losses import bce
+    from qunlearn.train import TrainConfig, supervised_program
 
     n, depth, batch = args.qubits, args.depth, args.batch
     rdtype, cdtype = backend.real_dtype(), backend.complex_dtype()
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
         y_np = rng.integers(0, 2, size=batch).astype(np.int32)
     x, y = jnp.asarray(x_np), jnp.asarray(y_np)
 
-    model = QNN(n, depth)
+    model = QNN(n, depth, precision=args.precision)
     params = model.init(jax.random.key(1))
 
     # ---------------------------------------------------------------- ours
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
     cell = None
     if not args.skip_cell:
         cfg = TrainConfig(epochs=100, batch_size=256, lr=0.005, eval_every=10)
-        cell_model = QNN(10, 6)
+        cell_model = QNN(10, 6, precision=args.precision)
         runs = 5
         n_train = len(mnist.y_train)
         steps_per_run = cfg.epochs * math.ceil(n_train / min(cfg.batch_size, n_train))
