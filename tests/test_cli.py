@@ -112,6 +112,8 @@ BAD = [
     (["--precision", "float16"], "precision"),
     (["--runs", "two"], "--runs"),
     (["--no-such-flag"], "no-such-flag"),
+    (["--xxz-phase", "random"], "--xxz-phase applies"),
+    (["--dataset", "xxz", "--xxz-phase", "complex"], "unknown XXZ phase"),
 ]
 
 

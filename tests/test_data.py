@@ -476,3 +476,40 @@ def test_mnist_path_errors(tmp_path):
         load("mnist", mnist_path=few, n_per_class=5)
     with pytest.raises(InputError, match="test split.*digit 3"):
         load("mnist", mnist_path=few, n_per_class=1, digits=(3, 9))
+
+
+def test_xxz_random_gauge_is_a_seeded_phase_per_state(cache_dir):
+    fixed = load("xxz", n_spins=4, n_per_class=4, phase="fixed")
+    cached = sorted(p.read_bytes() for p in cache_dir.glob("*.npz"))
+    rnd = load("xxz", n_spins=4, n_per_class=4, phase="random", phase_seed=3)
+    assert sorted(p.read_bytes() for p in cache_dir.glob("*.npz")) == cached  # the cache holds the fixed gauge only
+    for a, b in ((fixed.x_train, rnd.x_train), (fixed.x_val, rnd.x_val)):
+        overlap = np.sum(np.conj(a.astype(np.complex128)) * b, axis=1)  # <fixed_k | random_k> = exp(i phi_k)
+        np.testing.assert_allclose(np.abs(overlap), 1.0, atol=1e-6)
+        assert np.ptp(np.angle(overlap)) > 0.5  # states get different phases
+    all_phases = xxz_mod.global_phases(8, 3)
+    grid = np.concatenate([np.angle(np.sum(np.conj(fixed.x_train) * rnd.x_train, axis=1)),
+                           np.angle(np.sum(np.conj(fixed.x_val) * rnd.x_val, axis=1))])
+    np.testing.assert_allclose(np.sort(np.mod(grid, 2 * np.pi)), np.sort(all_phases), atol=1e-5)  # one per state
+    again = load("xxz", n_spins=4, n_per_class=4, phase="random", phase_seed=3)
+    assert np.array_equal(again.x_train, rnd.x_train) and np.array_equal(again.x_val, rnd.x_val)
+    other = load("xxz", n_spins=4, n_per_class=4, phase="random", phase_seed=4)
+    assert not np.allclose(other.x_train, rnd.x_train)
+    assert rnd.info["phase"] == "random" and "seed 3" in rnd.info["gauge"] and fixed.info["phase"] == "fixed"
+    np.testing.assert_array_equal(rnd.y_train, fixed.y_train)
+
+
+@pytest.mark.parametrize("options,needle", [
+    ({"phase": "complex"}, "unknown XXZ phase"),
+    ({"phase": "random", "phase_seed": 1.5}, "phase_seed"),
+    ({"phase": "random", "phase_seed": -1}, "phase_seed"),
+    ({"phase": "random", "phase_seed": True}, "phase_seed"),
+])
+def test_xxz_bad_phase_options_are_refused(cache_dir, options, needle):
+    with pytest.raises(InputError, match=needle):
+        load("xxz", n_spins=4, n_per_class=3, **options)
+
+
+def test_mnist_has_no_phase_option():
+    with pytest.raises(InputError, match="unknown option.*phase"):
+        load("mnist", phase="random")

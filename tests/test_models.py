@@ -544,3 +544,37 @@ def test_models_hashable_and_equal_by_value():
         QNN(4, 2).depth = 3
     assert QNN(4, 2).name == "qnn" and MLP().name == "mlp"
     assert QNN(4, 2) != LandscapeQNN(4, 2, name="qnn")  # same field values, different ansatz
+
+
+@pytest.mark.parametrize("cls", [QNN, LandscapeQNN])
+def test_qnn_is_blind_to_a_global_phase_of_its_input(cls):
+    """<psi| W^dag Z W |psi> does not change under psi -> exp(i phi) psi: predictions and gradients agree."""
+    model = cls(4, 2, precision="complex128")
+    params = model.init(jax.random.PRNGKey(3)) + 0.7 * jax.random.normal(jax.random.PRNGKey(4), model.param_shape,
+                                                                        dtype=jnp.float64)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 16)) + 1j * rng.normal(size=(6, 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    phases = np.exp(1j * rng.uniform(0, 2 * np.pi, size=(6, 1)))  # a different phase for every state
+    y = jnp.asarray([0, 1, 0, 1, 1, 0])
+
+    def loss(p, xs):
+        from qunlearn.losses import bce
+
+        return bce(model.apply(p, xs), y)
+
+    p0, p1 = model.apply(params, jnp.asarray(x)), model.apply(params, jnp.asarray(x * phases))
+    np.testing.assert_allclose(np.asarray(p1), np.asarray(p0), rtol=0, atol=1e-12)
+    g0, g1 = jax.grad(loss)(params, jnp.asarray(x)), jax.grad(loss)(params, jnp.asarray(x * phases))
+    np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=0, atol=1e-12)
+    assert np.max(np.abs(np.asarray(g0))) > 1e-3  # the gradient is not trivially zero
+
+
+def test_mlp_sees_a_global_phase():
+    """The reason the gauge matters: an MLP on real and imaginary parts is not phase-blind."""
+    model = MLP(32, (8,), precision="complex128")
+    params = model.init(jax.random.PRNGKey(0))
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(4, 16)) + 1j * rng.normal(size=(4, 16)))
+    p0, p1 = model.apply(params, jnp.asarray(x)), model.apply(params, jnp.asarray(x * np.exp(1j * 1.3)))
+    assert np.max(np.abs(np.asarray(p1) - np.asarray(p0))) > 1e-3

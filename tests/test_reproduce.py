@@ -295,6 +295,16 @@ STUDY_BAD = [
     ("--mnist-path with xxz", lambda t: ["reproduce", "xxz", "--mnist-path", str(t / "gone.npz")],
      "--mnist-path applies"),
     ("corrupt XXZ cache", lambda t: ["reproduce", "xxz", "--config", _corrupt_xxz_cache(t)], "corrupt"),
+    ("unknown XXZ phase", lambda t: ["reproduce", "xxz", "--xxz-phase", "complex"], "unknown XXZ phase"),
+    ("unknown XXZ phase in TOML", lambda t: ["reproduce", "xxz", "--config", _toml(
+        t, '[xxz.poison]\ndata_options = {n_spins = 4, n_per_class = 3, phase = "complex"}')], "unknown XXZ phase"),
+    ("phase seed not an integer", lambda t: ["reproduce", "xxz", "--config", _toml(
+        t, '[xxz.poison]\ndata_options = {n_spins = 4, n_per_class = 3, phase_seed = 1.5}')], "phase_seed"),
+    ("phase option for MNIST", lambda t: R + ["--config", _toml(t, '[mnist.poison]\ndata_options = {phase = "random"}')],
+     "phase"),
+    ("--xxz-phase with mnist", lambda t: R + ["--xxz-phase", "random"], "--xxz-phase applies"),
+    ("gauge part for MNIST", lambda t: R + ["--config", _toml(t, '[mnist]\nparts = ["poison", "gauge"]')],
+     "gauge study"),
     ("unknown executor", lambda t: R + ["--executor", "spark"], "unknown executor"),
     ("zero dask workers", lambda t: R + ["--executor", "dask", "--workers", "0"], "--workers"),
     ("workers without dask", lambda t: R + ["--workers", "2"], "--executor dask only"),

@@ -50,6 +50,9 @@ RUNS = typer.Option(None, help="independent runs per cell [preset: paper 5, quic
 SEED = typer.Option(None, help="base seed; every cell derives its keys from it [0]")
 MODEL = typer.Option(None, help="comma list of the preset's models [qnn,mlp]")
 MNIST_PATH = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files)")
+PUBLISHED = typer.Option(True, "--published/--no-published", help="draw the paper's published numbers on Figure 2")
+XXZ_PHASE = typer.Option(None, "--xxz-phase", help="gauge of the XXZ states: random (a random global phase per "
+                                                   "state, as published) or fixed (real) [preset: random]")
 EXECUTOR = typer.Option("local", "--executor", help="where cells run: local (this process) or dask")
 SCHEDULER = typer.Option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
 WORKERS = typer.Option(None, "--workers", help="start a local dask cluster of N worker processes on loopback")
@@ -61,6 +64,7 @@ _SHARED = {
                                                                    "(flags override it)")),
     "precision": (Optional[str], typer.Option(None, help="circuit precision: complex64 or complex128 [complex64]")),
     "mnist_path": (Optional[Path], MNIST_PATH),
+    "xxz_phase": (Optional[str], XXZ_PHASE),
     "fresh": (bool, FRESH),
     "executor": (str, EXECUTOR),
     "scheduler": (Optional[str], SCHEDULER),
@@ -73,6 +77,7 @@ class _Common(NamedTuple):
     config: Optional[Path]
     precision: Optional[str]
     mnist_path: Optional[Path]
+    xxz_phase: Optional[str]
     fresh: bool
     executor: str
     scheduler: Optional[str]
@@ -124,13 +129,16 @@ def _section(part: str, common: _Common, dataset: str, over: dict, models: Optio
         raise InputError(f"unknown preset {preset!r}; use paper or quick")
     if mnist_path is not None and dataset != "mnist":
         raise InputError("--mnist-path applies to --dataset mnist only")
+    if common.xxz_phase is not None and dataset != "xxz":
+        raise InputError("--xxz-phase applies to --dataset xxz only")
     model_over = {k: v for k, v in (model_over or {}).items() if v}
     if models is not None or model_over:
         key = "unlearn" if part == "sweeps" else part
         names = tuple(st.resolve(preset, (dataset,), config).to_dict()[dataset][key]["models"])
         chosen = names if models is None else parse_list(models, names, "model", "--model")
         over = {**over, key: {**over.get(key, {}), "models": {m: model_over for m in chosen}}}
-    return st.resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over}).sections[dataset]
+    return st.resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over},
+                      xxz_phase=common.xxz_phase).sections[dataset]
 
 
 def _run(parts: list, executor: tuple, title: str, go=None) -> list:
@@ -170,10 +178,10 @@ def _print_table(title: str, df) -> None:
     out.print(t)
 
 
-def _single(experiment: str, cfg, out_dir: Path, fresh: bool, title: str, executor: tuple) -> None:
+def _single(experiment: str, cfg, out_dir: Path, fresh: bool, title: str, executor: tuple, **figure_options) -> None:
     from .experiments import reproduce as rp
 
-    part = rp.single(experiment, cfg, out_dir, fresh, title)  # refuses a clashing directory, touches nothing
+    part = rp.single(experiment, cfg, out_dir, fresh, title, **figure_options)  # refuses a clashing directory, touches nothing
     t0 = time.perf_counter()
     result, = _run([part], executor, title)
     _print_results([part], [result])
@@ -200,6 +208,7 @@ def poison(
     batch_size: Optional[int] = typer.Option(None, help="override the preset's batch size (all models)"),
     lr: Optional[float] = typer.Option(None, help="override the preset's learning rate (all models)"),
     seed: Optional[int] = SEED,
+    published: bool = PUBLISHED,
     common: _Common = None,
 ):
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
@@ -209,7 +218,8 @@ def poison(
                   alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed)
     cfg = _section("poison", common, dataset, {"poison": over}, models=model or ("qnn,mlp" if not common.config else None),
                    model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})["poison"]
-    _single("poison", cfg, out_dir, common.fresh, f"{dataset.upper()} ({common.preset} preset)", common.where)
+    _single("poison", cfg, out_dir, common.fresh, f"{dataset.upper()} ({common.preset} preset)", common.where,
+            published=published)
 
 
 @app.command()
@@ -218,7 +228,7 @@ def quickstart(
     fresh: bool = FRESH,
 ):
     """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
-    common = _Common("quick", None, None, None, fresh, "local", None, None)
+    common = _Common("quick", None, None, None, None, fresh, "local", None, None)
     cfg = _section("poison", common, "mnist", {"poison": {"attacks": ["label-flip"]}}, models="qnn,mlp")["poison"]
     out.print(
         "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
@@ -335,12 +345,13 @@ def embed(
     seed: Optional[int] = typer.Option(None, help="seed of the poisoning and of t-SNE [0]"),
     perplexity: Optional[float] = typer.Option(None, help="t-SNE perplexity [30]"),
     mnist_path: Optional[Path] = MNIST_PATH,
+    xxz_phase: Optional[str] = XXZ_PHASE,
     fresh: bool = FRESH,
 ):
     """t-SNE of clean, label-flipped and feature-randomised data, side by side."""
     from .poison import ATTACKS
 
-    common = _Common("paper", None, None, mnist_path, fresh, "local", None, None)
+    common = _Common("paper", None, None, mnist_path, xxz_phase, fresh, "local", None, None)
     over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
                   alpha=None if alpha is None else check_alpha(alpha), seed=seed, perplexity=perplexity)
     cfg = _section("embed", common, dataset, {"embed": over})["embed"]
@@ -391,8 +402,10 @@ def reproduce(
     out_dir: Path = typer.Option(Path("runs/reproduce"), "--out", help="run directory"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files) "
                                                          "for every MNIST part"),
+    xxz_phase: Optional[str] = XXZ_PHASE,
     fresh: bool = FRESH,
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
+    published: bool = PUBLISHED,
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
@@ -409,8 +422,10 @@ def reproduce(
     datasets = st.DATASET_NAMES if target == "all" else (target,)
     if mnist_path is not None and "mnist" not in datasets:
         raise InputError("--mnist-path applies to reproduce mnist or all")
-    study = st.resolve(preset, datasets, config, mnist_path=mnist_path)
-    top, parts = rp.plan(study, out_dir, fresh=fresh)  # refuses a clashing directory, touches nothing
+    if xxz_phase is not None and "xxz" not in datasets:
+        raise InputError("--xxz-phase applies to reproduce xxz or all")
+    study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase)
+    top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()
     _run(parts, (executor, scheduler, workers), f"reproduce {target} (whole)",
          go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part, on_cell=on_cell))
@@ -448,6 +463,9 @@ def data_xxz(
     delta_min: float = typer.Option(-0.95, help="smallest Delta (> -1)"),
     delta_max: float = typer.Option(3.0, help="largest Delta"),
     window: float = typer.Option(0.2, help="half-width of the skipped window around Delta = 1"),
+    phase: str = typer.Option("random", "--xxz-phase", help="gauge: random (a random global phase per state, as "
+                                                            "published) or fixed (real)"),
+    phase_seed: int = typer.Option(0, help="seed of the random gauge"),
     show_states: bool = typer.Option(False, "--show-states", help="print every state of the grid"),
     rebuild: bool = typer.Option(False, "--rebuild", help="recompute the grid and overwrite its cache file"),
 ):
@@ -456,7 +474,7 @@ def data_xxz(
 
     t0 = time.perf_counter()
     ds = load("xxz", n_spins=n_spins, n_per_class=n_per_class, delta_min=delta_min, delta_max=delta_max, window=window,
-             rebuild=rebuild)
+             phase=phase, phase_seed=phase_seed, rebuild=rebuild)
     rows = xxz.summary_table(ds)
     info = ds.info
     out.print(f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}")
@@ -466,6 +484,7 @@ def data_xxz(
     )
     s = ds.summary()
     out.print(f"train: {s['n_train']} states {s['train_per_class']}; validation: {s['n_val']} states {s['val_per_class']}")
+    out.print(f"gauge: {info['gauge']}")
     import pandas as pd
 
     df = pd.DataFrame(rows)

@@ -48,8 +48,30 @@ def _band(ax, x, mean, std, style):
     ax.fill_between(x, mean - std, mean + std, color=style["color"], alpha=0.18, lw=0)
 
 
-def figure2(results: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
-    """Accuracy against noise ratio: a panel per (model, attack), mean and one-std band over runs."""
+def _published(ax, pub: pd.DataFrame | None, model: str, attack: str, alphas: np.ndarray) -> None:
+    """The published means (open markers) and std (error bars) of one panel, at the alphas of our run."""
+    if pub is None or not len(alphas):
+        return
+    sub = pub[(pub["model"] == model) & (pub["attack"] == attack)]
+    sub = sub[np.isclose(sub["alpha"].to_numpy()[:, None], alphas[None, :]).any(axis=1)]
+    for metric, style in METRIC_STYLE.items():
+        m = sub[sub["metric"] == metric].sort_values("alpha")
+        if len(m):
+            ax.errorbar(m["alpha"], m["mean"], yerr=m["std"], ls="none", marker=style["marker"], ms=6, mfc="white",
+                        mec=style["color"], ecolor=style["color"], elinewidth=0.8, capsize=2, alpha=0.9,
+                        label=f"published {style['label'].split(' ')[0]}")
+
+
+def figure2(results: pd.DataFrame, stem: Path, title: str | None = None,
+            published: pd.DataFrame | None = None) -> list[Path]:
+    """Accuracy against noise ratio: a panel per (model, attack), mean and one-std band over runs.
+
+    ``published`` (``qunlearn.reference.figure2()``) adds the paper's numbers as
+    open markers with their std, in the panels whose dataset, model and attack
+    match and at the alphas the run has.
+    """
+    if published is not None and "dataset" in results:
+        published = published[published["dataset"].isin(results["dataset"].unique())]
     models = [m for m in results["model"].unique()]
     attacks = [a for a in results["attack"].unique()]
     fig, axes = plt.subplots(
@@ -64,6 +86,7 @@ def figure2(results: pd.DataFrame, stem: Path, title: str | None = None) -> list
                 if len(s):
                     _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
             alphas = np.sort(sub["alpha"].unique())
+            _published(ax, published, model, attack, alphas)
             if attack == "label-flip" and len(alphas):
                 grid = np.linspace(0, max(alphas.max(), 0.5), 50)
                 ax.plot(grid, 1 - grid, ls=":", color="0.45", lw=1, label=r"$1-\alpha$")
@@ -315,6 +338,42 @@ def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
         if j == 0:
             ax.set_ylabel("accuracy (clean)")
     axes[0, -1].legend(loc="lower left", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFrame | None = None,
+                 title: str | None = None) -> list[Path]:
+    """The MLP's accuracy against alpha in both gauges of the XXZ states (QNN for reference), per attack.
+
+    ``table`` is :func:`qunlearn.experiments.gauge.compare` (one column per gauge);
+    ``qnn`` the reference sweep's QNN rows of ``results.csv``.
+    """
+    other = [c for c in ("random", "fixed") if c in table.columns and c != ref_phase]
+    attacks = list(table["attack"].unique())
+    model = "mlp" if "mlp" in set(table["model"]) else table["model"].iloc[0]
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.8 * len(attacks), 3.6), squeeze=False, sharey=True)
+    for j, attack in enumerate(attacks):
+        ax = axes[0, j]
+        sub = table[(table["model"] == model) & (table["attack"] == attack)]
+        for metric, style in METRIC_STYLE.items():
+            m = sub[sub["metric"] == metric].sort_values("alpha")
+            for phase, ls in [(ref_phase, "-")] + [(o, "--") for o in other]:
+                ax.plot(m["alpha"], m[phase], ls=ls, color=style["color"], marker=style["marker"], ms=4,
+                        mfc="white" if ls == "--" else style["color"],
+                        label=f"MLP {style['label'].split(' ')[0]}, {phase} gauge")
+        if qnn is not None:
+            q = qnn[(qnn["attack"] == attack) & (qnn["metric"] == "val_acc")].groupby("alpha")["value"].mean()
+            ax.plot(q.index, q.to_numpy(), color="0.35", lw=1.2, ls=":", label="QNN validation (either gauge)")
+        ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
+        ax.set_ylim(-0.02, 1.04)
+        ax.set_title(f"{model}: {ATTACK_LABELS.get(attack, attack)}")
+        ax.set_xlabel(r"noise ratio $\alpha$")
+        if j == 0:
+            ax.set_ylabel("accuracy")
+    axes[0, -1].legend(loc="lower left", fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

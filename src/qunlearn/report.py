@@ -153,13 +153,13 @@ def _claim2(d, res) -> Claim:
 def _claim3(d, res) -> Claim:
     statement = "Under feature randomisation both models stay fairly accurate" + (
         "; the QNN more so on quantum data." if d == "xxz" else ".")
-    rule = "QNN and MLP validation accuracy >= 0.75 at every alpha" + (
-        "; QNN mean validation accuracy over the grid >= the MLP's." if d == "xxz" else ".")
+    rule = "QNN and MLP validation accuracy >= 0.65 at every alpha (well above chance; the published curves bottom " \
+           "out at 0.70)" + ("; QNN mean validation accuracy over the grid >= the MLP's." if d == "xxz" else ".")
     q = _means(res, "val_acc", model="qnn", attack="feature-randomization")
     m = _means(res, "val_acc", model="mlp", attack="feature-randomization")
     if not len(q) or not len(m):
         return Claim(3, d, statement, rule, "needs QNN and MLP feature-randomisation results", UNTESTED)
-    ok = q.min() >= 0.75 and m.min() >= 0.75 and (d != "xxz" or q.mean() >= m.mean())
+    ok = q.min() >= 0.65 and m.min() >= 0.65 and (d != "xxz" or q.mean() >= m.mean())
     ev = f"min val acc: QNN {q.min():.3f}, MLP {m.min():.3f}; mean over the grid: QNN {q.mean():.3f}, MLP {m.mean():.3f}"
     return Claim(3, d, statement, rule, ev, HELD if ok else NOT_HELD)
 
@@ -385,12 +385,79 @@ def _setup_lines(run: RunTables) -> list[str]:
     return lines
 
 
-_ORDER = {"poison": 0, "unlearn": 1, "sweep-scrub": 2, "sweep-gradient_ascent": 3, "landscape": 4, "embed": 5}
+_ORDER = {"poison": 0, "gauge": 1, "unlearn": 2, "sweep-scrub": 3, "sweep-gradient_ascent": 4, "landscape": 5,
+          "embed": 6}
 
 
 def _ordered(run: RunTables):
     """Parts in pipeline order, dataset by dataset."""
     return sorted(run.parts.items(), key=lambda kv: (kv[0][0], _ORDER.get(kv[0][1], 9), kv[0][1]))
+
+
+MAD_NOTE = 0.05  # a curve whose mean absolute deviation from the published one exceeds this is called out
+
+
+def published_table(res: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ours vs published per curve: ``(cells, curves)``. ``cells`` has a row per (model, attack, metric) and a
+    column per alpha, "ours / published"; ``curves`` the mean absolute deviation of each curve."""
+    from . import reference
+
+    both = reference.beside(res)
+    if both.empty:
+        return both, both
+    both["cell"] = [f"{o:.2f} / {p:.2f}" for o, p in zip(both["ours"], both["published"])]
+    cells = both.pivot_table(index=["model", "attack", "metric"], columns="alpha", values="cell", aggfunc="first")
+    cells.columns = [f"{a:.1f}" for a in cells.columns]
+    curves = (both.assign(absdiff=both["diff"].abs()).groupby(["model", "attack", "metric"])
+              .agg(alphas=("alpha", "count"), mad=("absdiff", "mean"), runs=("runs", "max"),
+                   published_runs=("published_runs", "max")).reset_index())
+    curves["mad"] = curves["mad"].round(3)
+    return cells.reset_index(), curves
+
+
+def _published_section(doc: "_Doc", d: str, res: pd.DataFrame) -> None:
+    from . import reference
+
+    cells, curves = published_table(res)
+    doc.h(3, "Ours beside the published numbers")
+    if cells.empty:
+        doc.p("The published Figure 2 has no point of this run's models, attacks and alphas.")
+        return
+    doc.p(f"Each cell: our mean / the published mean (final epoch). Source: {reference.SOURCE}. "
+          f"Ours: the runs given per curve below.")
+    doc.table(cells)
+    doc.table(curves.rename(columns={"mad": "mean abs deviation", "runs": "our runs",
+                                     "published_runs": "published runs"}))
+    off = curves[curves["mad"] > MAD_NOTE]
+    if len(off):
+        names = "; ".join(f"{r.model} {r.attack} {r.metric} ({r.mad:.3f})" for r in off.itertuples())
+        doc.p(f"Curves that differ by more than {MAD_NOTE} on average: {names}. Known reason for {d.upper()}: "
+              f"{reference.REASONS.get(d, 'none known')}.")
+    else:
+        doc.p(f"Every curve lies within {MAD_NOTE} of the published one on average.")
+
+
+def _gauge_section(doc: "_Doc", d: str, part: dict, reference_res: pd.DataFrame | None) -> None:
+    from .experiments import gauge
+
+    res, cfg = part["results"], part["config"]
+    ref_phase = cfg.get("reference_phase", "random")
+    doc.h(2, f"{d.upper()}: gauge of the states")
+    doc.p("A ground state is defined only up to a global phase. The QNN's output cannot depend on it; the MLP reads "
+          "real and imaginary parts, so it can. The alpha sweep's MLPs were trained again with every state in the "
+          f"{gauge.OTHER[ref_phase]} gauge (the sweep above used the {ref_phase} gauge); nothing else changed.")
+    doc.image(part["dir"] / "gauge.png", "MLP accuracy in both gauges")
+    if reference_res is None:
+        doc.p("The reference alpha sweep of this run has no results, so the gauges cannot be compared.")
+        return
+    table = gauge.compare(reference_res, res, ref_phase)
+    doc.items(gauge.sensitivity(table, ref_phase))
+    wide = table[table["model"] == "mlp"].copy()
+    wide["cell"] = [f"{a:.2f} / {b:.2f}" for a, b in zip(wide[ref_phase], wide[gauge.OTHER[ref_phase]])]
+    wide = wide.pivot_table(index=["attack", "metric"], columns="alpha", values="cell", aggfunc="first")
+    wide.columns = [f"{a:.1f}" for a in wide.columns]
+    doc.p(f"MLP, each cell: {ref_phase} gauge / {gauge.OTHER[ref_phase]} gauge (means over runs).")
+    doc.table(wide.reset_index())
 
 
 def build(run: RunTables, found: list[Claim]) -> _Doc:
@@ -420,6 +487,9 @@ def build(run: RunTables, found: list[Claim]) -> _Doc:
             doc.table(poison_table(res))
             doc.h(3, "Training accuracy on the poisoned labels (label flipping)")
             doc.table(train_table(res))
+            _published_section(doc, d, res)
+        elif name == "gauge" and res is not None:
+            _gauge_section(doc, d, part, run.parts.get((d, "poison"), {}).get("results"))
         elif name == "unlearn" and res is not None:
             doc.h(2, f"{title} (Figure 3)")
             doc.image(pdir / "figure3.png", "unlearning curves")

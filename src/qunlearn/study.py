@@ -5,6 +5,7 @@ A *study* config says, per dataset, which parts run and with what settings::
     [mnist]
     parts = ["poison", "unlearn", "sweeps", "landscape", "embed"]
     [mnist.poison]            # a PoisonConfig: the alpha sweep (Figure 2); models include the extra MLP widths
+                              # (part "gauge", XXZ only: the sweep's MLPs again, states in the other gauge)
     [mnist.unlearn]           # an UnlearnConfig: every method (Figure 3)
     [mnist.sweeps]            # methods = ["scrub", "gradient_ascent"], grid = [0.0, ..., 0.9]
     [mnist.landscape]         # a LandscapeConfig: Hessian traces
@@ -40,14 +41,14 @@ from .config import (
 from .errors import InputError
 
 STUDY_PRESETS = ("paper-mnist", "paper-xxz", "quick")
-PARTS = ("poison", "unlearn", "sweeps", "landscape", "embed")
+PARTS = ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed")
 SWEEP_METHODS = tuple(SWEEPS)
 _EMBED_KEYS = ("attacks", "alpha", "seed", "perplexity")  # embed's dataset and data options are poison's
 
 
 def _dataset_section(preset: str, dataset: str) -> dict[str, Any]:
     cfgs = preset_configs(preset, dataset)
-    parts = list(PARTS) if dataset == "mnist" else [p for p in PARTS if p != "landscape"]
+    parts = [p for p in PARTS if p != ("landscape" if dataset == "xxz" else "gauge")]
     embed = cfgs["embed"].to_dict()
     return {
         "parts": parts,
@@ -104,6 +105,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 _FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
 
 
+def _merge_free(base: Any, over: Any) -> Any:
+    """A user-keyed table merged key by key (nested tables too); the config validates the result."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _merge_free(base.get(k), v) for k, v in over.items()}}
+    return copy.deepcopy(over)
+
+
 def _merge(base: dict, over: dict, where: str) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
@@ -111,15 +119,17 @@ def _merge(base: dict, over: dict, where: str) -> dict:
         if key == "models" and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _replace_models(out[key], value, here)
             continue
+        if key in _FREE:
+            if not isinstance(value, dict):
+                raise InputError(f"config key {here!r} is a table; write it as [{here}] or {{key = value}}")
+            out[key] = _merge_free(out.get(key, {}), value)
+            continue
         if key not in out:
-            if where.rsplit(".", 1)[-1] in _FREE:
-                out[key] = copy.deepcopy(value)
-                continue
             known = ", ".join(sorted(out)) or "none"
             raise InputError(f"unknown config key {here!r}; known keys there: {known}")
         if isinstance(out[key], dict) and not isinstance(value, dict):
             raise InputError(f"config key {here!r} is a table; write it as [{here}]")
-        if isinstance(out[key], dict) and key not in _FREE:
+        if isinstance(out[key], dict):
             out[key] = _merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
@@ -224,6 +234,13 @@ class Study:
             typed["embed"] = _typed(EmbedConfig, embed, f"{d}.embed", dataset=d,
                                     data_options=typed["poison"].data_options)
             typed["sweeps"] = _sweep_configs(sec["sweeps"], typed["unlearn"], f"{d}.sweeps")
+            if "gauge" in typed["parts"]:
+                from .experiments.gauge import GaugeConfig
+
+                try:
+                    typed["gauge"] = GaugeConfig(typed["poison"])
+                except InputError as e:
+                    raise InputError(f"{d}.parts: {e}") from None
             self.sections[d] = typed
 
     @property
@@ -246,12 +263,25 @@ class Study:
 DATA_PARTS = ("poison", "unlearn", "landscape")  # the parts that load data (embed uses poison's options)
 
 
+def data_overrides(datasets, mnist_path: str | Path | None = None, xxz_phase: str | None = None) -> dict[str, Any]:
+    """The data options of ``--mnist-path`` (every MNIST part) and ``--xxz-phase`` (every XXZ part) as a tree."""
+    options = {"mnist": {"mnist_path": None if mnist_path is None else str(mnist_path)}, "xxz": {"phase": xxz_phase}}
+    tree = {}
+    for d in datasets:
+        given = {k: v for k, v in options.get(d, {}).items() if v is not None}
+        if given:
+            tree[d] = {part: {"data_options": dict(given)} for part in DATA_PARTS}
+    return tree
+
+
 def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Path | None = None,
-            mnist_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Study:
+            mnist_path: str | Path | None = None, overrides: dict[str, Any] | None = None,
+            xxz_phase: str | None = None) -> Study:
     """The validated study: ``preset`` (or the file's ``preset``, else ``paper``), then the file's
     overrides, then ``overrides`` (CLI flags as a tree); nothing is written.
 
-    ``mnist_path`` (full MNIST files) is set in the data options of every MNIST part.
+    ``mnist_path`` (full MNIST files) is set in the data options of every MNIST part, and
+    ``xxz_phase`` (the gauge of the XXZ states) in those of every XXZ part.
     """
     file_over = read_toml(config_file) if config_file is not None else {}
     file_preset = file_over.get("preset")
@@ -266,10 +296,9 @@ def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Pa
     try:
         if overrides:
             study = apply_overrides(study, overrides)
-        if mnist_path is not None and "mnist" in study:
-            for part in DATA_PARTS:
-                study["mnist"][part]["data_options"] = {**study["mnist"][part]["data_options"],
-                                                        "mnist_path": str(mnist_path)}
+        data = data_overrides(tuple(study), mnist_path, xxz_phase)
+        if data:
+            study = apply_overrides(study, data)
         return Study(study)
     except InputError as e:
         if config_file is None:

@@ -16,7 +16,18 @@ amplitude 2 and :math:`Z_i Z_j` is diagonal, :math:`\pm 1`.
 
 Ground states come from exact diagonalisation (Lanczos, ``scipy.sparse.linalg.
 eigsh``), are real up to a global sign, which is fixed deterministically, and
-are stored as complex64. The grid is computed once and cached on disk.
+are stored as complex64. The grid is computed once and cached on disk in that
+*fixed* gauge.
+
+The gauge. An eigenvector is defined only up to a global phase
+:math:`e^{i\varphi}`, and an eigensolver picks one arbitrarily; the authors'
+published states have phases that differ from state to state. A QNN cannot
+see a global phase (:math:`\langle\psi|O|\psi\rangle` is invariant), but an
+MLP fed real and imaginary parts sees it as a feature. ``phase="random"``
+multiplies every state of the grid by its own :math:`e^{i\varphi_k}`,
+:math:`\varphi_k` uniform in :math:`[0, 2\pi)` drawn from ``phase_seed`` in
+grid order (training and validation states alike, each its own), on load;
+``phase="fixed"`` keeps the deterministic real gauge.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+PHASES = ("random", "fixed")
 SOURCE = "exact diagonalisation (scipy eigsh)"
 MAX_SPINS = 16
 _EIGSH_TOL = 1e-12
@@ -311,12 +323,27 @@ def _write_cache(path: Path, params: dict, data: dict) -> bool:
 # ---------------------------------------------------------------- loader
 
 
+def _check_phase(phase, phase_seed) -> tuple[str, int]:
+    if phase not in PHASES:
+        raise InputError(f"unknown XXZ phase {phase!r}; use one of {', '.join(PHASES)} (the global phase of each state)")
+    if isinstance(phase_seed, bool) or not isinstance(phase_seed, (int, np.integer)) or not 0 <= phase_seed < 2**63:
+        raise InputError(f"phase_seed must be a non-negative integer, got {phase_seed!r}")
+    return phase, int(phase_seed)
+
+
+def global_phases(n_states: int, phase_seed: int) -> np.ndarray:
+    """The random gauge: one angle in [0, 2 pi) per grid state, in grid order, from ``phase_seed``."""
+    return np.random.default_rng(phase_seed).uniform(0.0, 2.0 * np.pi, n_states)
+
+
 def load_xxz(
     n_spins: int = 12,
     n_per_class: int = 83,
     delta_min: float = -0.95,
     delta_max: float = 3.0,
     window: float = 0.2,
+    phase: str = "fixed",
+    phase_seed: int = 0,
     cache: bool = True,
     rebuild: bool = False,
 ) -> Dataset:
@@ -328,6 +355,9 @@ def load_xxz(
         class 1 linspace(1 + window, delta_max).
       delta_min, delta_max: grid ends, -1 < delta_min < 1 - window < 1 + window < delta_max.
       window: half-width of the skipped interval around the transition Delta = 1.
+      phase: the gauge, ``"fixed"`` (real, sign fixed) or ``"random"`` (each state times its own
+        random global phase, as an eigensolver leaves it and as the published states are).
+      phase_seed: seed of the random gauge (ignored for ``"fixed"``).
       cache: read/write the computed grid in :func:`cache_dir`. A cached file that
         is unreadable or inconsistent is refused (:class:`InputError`), not replaced.
       rebuild: recompute the grid even if cached, and overwrite the cache file.
@@ -337,6 +367,7 @@ def load_xxz(
     if not isinstance(cache, (bool, np.bool_)):
         raise InputError(f"cache must be True or False, got {cache!r}")
     params = _check_params(n_spins, n_per_class, delta_min, delta_max, window)
+    phase, phase_seed = _check_phase(phase, phase_seed)
 
     path = _cache_path(params) if cache else None
     data = _read_cache(path, params) if path is not None and not rebuild else None
@@ -349,12 +380,19 @@ def load_xxz(
     val = ~train
     deltas, energies, gaps = data["deltas"], data["energies"], data["gaps"]
     states = np.asarray(data["states"], dtype=np.complex64)
+    if phase == "random":
+        states = (states.astype(np.complex128) * np.exp(1j * global_phases(len(states), phase_seed))[:, None]
+                  ).astype(np.complex64)
+    gauge = "fixed (real, global sign fixed)" if phase == "fixed" else f"random global phase per state (seed {phase_seed})"
     labels = np.asarray(data["labels"], dtype=np.int32)
     info = {
         "source": SOURCE,
         "hamiltonian": "sum_i X_i X_{i+1} + Y_i Y_{i+1} + Delta Z_i Z_{i+1}, periodic",
         "basis": "spin 0 = most significant bit of the amplitude index; Z|0> = +|0>",
-        "preprocessing": "ground state, unit norm, global sign fixed; stored complex64",
+        "preprocessing": f"ground state, unit norm; gauge {gauge}; complex64",
+        "phase": phase,
+        "phase_seed": phase_seed,
+        "gauge": gauge,
         "encoding": "amplitude (state vector as is)",
         "n_spins": params["n_spins"],
         "n_qubits": params["n_spins"],

@@ -99,14 +99,17 @@ class PoisonResult(Result):
         super().__init__(cfg, run_dir)
         self.history, self.results = history, final_table(history)
 
-    def figures(self, title: str | None = None) -> list:
-        from .. import plots
+    def figures(self, title: str | None = None, published: bool = True) -> list:
+        """Figure 2 (with the published numbers where they match, unless ``published=False``) and, with
+        more than two models, the widths figure."""
+        from .. import plots, reference
 
         cfg, res = self.cfg, self.results
         title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {cfg.runs} runs"
         labels = {name: mc.describe() for name, mc in cfg.models.items()}
         main = res[res["model"].isin(["qnn", "mlp"])]
-        paths = plots.figure2(main if len(main) else res, self.path / "figure2", title=title)
+        paths = plots.figure2(main if len(main) else res, self.path / "figure2", title=title,
+                              published=reference.figure2(cfg.dataset) if published else None)
         if res["model"].nunique() > 2:
             paths += plots.width_figure(res, self.path / "widths", title=f"{cfg.dataset.upper()}: MLP widths",
                                         labels=labels)
@@ -132,7 +135,11 @@ def run(cfg: PoisonConfig, workdir, *, fresh: bool = False, executor=None,
     ``executor`` (default: this process) computes the cells; see :mod:`qunlearn.executor`.
     Bad input (data files, memory) is refused before the directory is touched.
     """
-    run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
+    return sweep(cfg, open_run(workdir, NAME, cfg.to_dict(), fresh), executor, on_cell)
+
+
+def sweep(cfg: PoisonConfig, run_dir: RunDir, executor=None, on_cell: Callable | None = None) -> PoisonResult:
+    """The alpha sweep of ``cfg`` into an opened run directory (``run`` opens it; the gauge study opens its own)."""
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     check_memory(cfg.models, ds, cfg.runs, cfg.precision)
     run_dir.start()

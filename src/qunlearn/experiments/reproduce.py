@@ -4,6 +4,7 @@ Layout::
 
     DIR/config.json                  the resolved study config, seed, package versions
     DIR/<dataset>/poison/            alpha sweep, extra MLP widths included: Figure 2, widths figure
+    DIR/xxz/gauge/                   the MLPs of the alpha sweep again, XXZ states in the other gauge
     DIR/<dataset>/unlearn/           every unlearning method: Figure 3
     DIR/<dataset>/sweep-<method>/    weight sweeps of SCRUB and gradient ascent
     DIR/<dataset>/landscape/         Hessian traces (MNIST in the paper)
@@ -27,9 +28,9 @@ from typing import Any, Callable
 
 from ..runs import RunDir
 from ..study import Study
-from . import embedding, landscape, poisoning, sweeps, unlearning
+from . import embedding, gauge, landscape, poisoning, sweeps, unlearning
 
-EXPERIMENTS = {m.NAME: m for m in (poisoning, unlearning, sweeps, landscape, embedding)}
+EXPERIMENTS = {m.NAME: m for m in (poisoning, gauge, unlearning, sweeps, landscape, embedding)}
 
 
 @dataclass
@@ -37,12 +38,13 @@ class Part:
     """One experiment of a plan: its config, its run directory and how to report it."""
 
     dataset: str
-    name: str  # poison, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed
+    name: str  # poison, gauge, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed
     experiment: str  # a key of EXPERIMENTS
     cfg: Any
     run_dir: RunDir
     title: str | None = None  # figure title (None: the experiment's own)
     options: dict = field(default_factory=dict)  # extra keyword arguments of the experiment's run
+    figure_options: dict = field(default_factory=dict)  # keyword arguments of the result's figures()
 
     @property
     def module(self):
@@ -53,7 +55,7 @@ class Part:
         """Cells, for progress: the experiment's cells plus the models to unlearn it trains."""
         n = len(self.module.cells(self.cfg))
         if self.experiment in ("unlearn", "sweep"):
-            n += len((self.cfg.unlearn if self.experiment == "sweep" else self.cfg).models)
+            n += len(self.cfg.models)
         return n
 
     @property
@@ -61,16 +63,18 @@ class Part:
         return f"{self.dataset}/{self.name}"
 
 
-def single(experiment: str, cfg, out, fresh: bool = False, title: str | None = None) -> Part:
+def single(experiment: str, cfg, out, fresh: bool = False, title: str | None = None, **figure_options) -> Part:
     """A plan of one experiment into ``out`` (checked against what ``out`` holds; nothing written)."""
     module = EXPERIMENTS[experiment]
     run_dir = RunDir(out, module.NAME, cfg.to_dict(), fresh=fresh)
     name = f"sweep-{cfg.method}" if experiment == "sweep" else experiment
-    return Part(cfg.dataset, name, experiment, cfg, run_dir, title)
+    return Part(cfg.dataset, name, experiment, cfg, run_dir, title, figure_options=figure_options)
 
 
-def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Part]]:
-    """The top-level run directory and every part, all validated against what ``out`` holds; nothing written."""
+def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -> tuple[RunDir, list[Part]]:
+    """The top-level run directory and every part, all validated against what ``out`` holds; nothing written.
+
+    ``published``: draw the paper's numbers on Figure 2."""
     top = RunDir(out, "reproduce", study.to_dict(), fresh=fresh)
     parts: list[Part] = []
     for d, sec in study.sections.items():
@@ -82,6 +86,9 @@ def plan(study: Study, out: Path, fresh: bool = False) -> tuple[RunDir, list[Par
 
         if "poison" in sec["parts"]:
             add("poison", "poison", sec["poison"])
+            parts[-1].figure_options["published"] = published
+        if "gauge" in sec["parts"]:
+            add("gauge", "gauge", sec["gauge"], reference_from=base / "poison")
         if "unlearn" in sec["parts"]:
             add("unlearn", "unlearn", sec["unlearn"])
         if "sweeps" in sec["parts"]:
@@ -103,7 +110,7 @@ def check_inputs(parts: list[Part]) -> None:
 
     loaded = {}
     for part in parts:
-        cfg = part.cfg.unlearn if part.experiment == "sweep" else part.cfg
+        cfg = part.cfg
         key = (cfg.dataset, json.dumps(cfg.data_options, sort_keys=True))
         if key not in loaded:  # parts usually share their data options: load each set once
             loaded[key] = data_mod.load(cfg.dataset, **cfg.data_options)
@@ -125,7 +132,7 @@ def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,
             on_part(part)
         report = None if on_cell is None else (lambda cell, status, seconds, _p=part: on_cell(_p, cell, status, seconds))
         result = part.module.run(part.cfg, part.run_dir, executor=executor, on_cell=report, **part.options)
-        result.figure_paths = result.figures(part.title)
+        result.figure_paths = result.figures(part.title, **part.figure_options)
         results.append(result)
     return results
 

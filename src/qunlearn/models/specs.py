@@ -44,6 +44,8 @@ class QNNSpec:
     ansatz: str = "paper"
     kind: ClassVar[str] = "qnn"
     family: ClassVar[str] = "QNN"
+    # its output <psi|W^dag Z W|psi> does not change when the input state is multiplied by exp(i phi)
+    phase_invariant: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth"))
@@ -76,6 +78,7 @@ class MLPSpec:
     hidden: tuple[int, ...] = (64, 16)
     kind: ClassVar[str] = "mlp"
     family: ClassVar[str] = "MLP"
+    phase_invariant: ClassVar[bool] = False  # it reads real and imaginary parts: a global phase is a feature
 
     def __post_init__(self):
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
