@@ -61,7 +61,7 @@ def test_flags_and_toml_resolve_to_the_same_config(tmp_path):
     f.write_text('[mnist.poison]\nruns = 3\nalphas = [0.0, 0.5]\nprecision = "complex128"\n'
                  '[mnist.poison.models.qnn.train]\nepochs = 7\n[mnist.poison.models.mlp.train]\nepochs = 7\n')
     from_file = study.resolve("quick", ("mnist",), f).sections["mnist"]["poison"]
-    common = cli._Common("quick", None, "complex128", None, False, "local", None, None)
+    common = cli._Common("quick", None, "complex128", None, None, False, "local", None, None)
     from_flags = cli._section("poison", common, "mnist", {"poison": {"runs": 3, "alphas": [0.0, 0.5]}},
                               models="qnn,mlp", model_over={"train": {"epochs": 7}})["poison"]
     assert from_flags == from_file and from_flags.to_dict() == from_file.to_dict()

@@ -1,4 +1,4 @@
-"""Tests for qunlearn.poison (PAPER.md, section "Poisoning")."""
+"""Tests for qunlearn.poison (PROTOCOL.md, section "Poisoning")."""
 
 from __future__ import annotations
 

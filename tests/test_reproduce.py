@@ -93,7 +93,7 @@ def reference(tiny_toml, tmp_path_factory):
 def test_presets_hold_the_paper_settings():
     mnist = study.resolve("paper", ("mnist",)).sections["mnist"]
     assert mnist["poison"].models["qnn"].train.epochs == 100 and mnist["poison"].runs == 5
-    assert mnist["poison"].models["mlp-16-4"].spec.hidden == (16, 4)  # PAPER.md's extra MNIST width
+    assert mnist["poison"].models["mlp-16-4"].spec.hidden == (16, 4)  # extra MNIST width (PROTOCOL.md, "Models")
     assert mnist["parts"] == ["poison", "unlearn", "sweeps", "landscape", "embed"]
     assert set(mnist["sweeps"]) == {"scrub", "gradient_ascent"}
     assert all(len(s.grid) == 10 for s in mnist["sweeps"].values()) and mnist["unlearn"].alpha == 0.3
@@ -117,9 +117,19 @@ def test_config_show_prints_toml_that_round_trips(capsys, tmp_path):
 
 def test_mnist_path_reaches_every_mnist_part(tmp_path):
     s = study.resolve("quick", ("mnist", "xxz"), mnist_path=tmp_path / "mnist.npz")
-    for part in ("poison", "unlearn", "landscape"):
+    for part in ("poison", "unlearn", "landscape", "embed"):
         assert s.sections["mnist"][part].data_options == {"mnist_path": str(tmp_path / "mnist.npz")}
-        assert s.sections["xxz"][part].data_options == {}
+        assert s.sections["xxz"][part].data_options == {"phase": "random"}  # the presets' gauge, untouched
+
+
+def test_xxz_phase_reaches_every_xxz_part_and_merges_with_file_options(tmp_path):
+    f = tmp_path / "opts.toml"
+    f.write_text("[xxz.poison]\ndata_options = {n_spins = 4}\n")
+    s = study.resolve("quick", ("mnist", "xxz"), f, xxz_phase="fixed")
+    assert s.sections["xxz"]["poison"].data_options == {"phase": "fixed", "n_spins": 4}  # merged, not replaced
+    for part in ("unlearn", "landscape"):
+        assert s.sections["xxz"][part].data_options == {"phase": "fixed"}
+    assert s.sections["mnist"]["poison"].data_options == {}
 
 
 def test_config_file_overrides_fields_and_adds_models(tmp_path, capsys):
@@ -311,14 +321,14 @@ STUDY_BAD = [
     ("bad scheduler address", lambda t: R + ["--executor", "dask", "--scheduler", "localhost"], "tcp://"),
     ("config show unknown preset", lambda t: ["config", "show", "huge"], "unknown preset"),
     ("report of no run", lambda t: ["report", str(t / "empty")], "no qunlearn run"),
+    ("report of an old run", lambda t: (_old_run(t / "empty"), ["report", str(t / "empty")])[1], "incompatible"),
 ]
 
 
 @pytest.mark.parametrize("name,make,needle", STUDY_BAD, ids=[b[0] for b in STUDY_BAD])
 def test_bad_study_input_is_refused_with_one_line(name, make, needle, tmp_path, capsys):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "keep.txt").write_text("existing result")
+    out = tmp_path / "run"  # not created by a refused command
+    (tmp_path / "keep.txt").write_text("existing result")
     (tmp_path / "empty").mkdir()
     args = make(tmp_path)
     capsys.readouterr()

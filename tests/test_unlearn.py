@@ -538,7 +538,8 @@ def test_experiment_writes_tidy_tables(experiment):
     assert len(timing) + len(pd.read_csv(path / "results.csv")) == len(results)
     assert set(history["model"]) == set(results["model"]) == {"qnn", "mlp"}
     assert set(history["method"]) == set(results["method"]) == {"retrain", "finetune", "gradient_ascent"}
-    assert set(history["metric"]) == set(unlearning.SCALARS)
+    assert set(history["metric"]) == set(unlearning.CURVES)
+    assert (history[history["metric"] == "diverged"]["value"] == 0).all()  # nothing diverged on the toy problem
     assert sorted(history["step"].unique()) == list(range(U_EPOCHS + 1))
     assert not history.duplicated(["model", "method", "run", "step", "metric"]).any()
     assert np.isfinite(history["value"]).all()
@@ -551,7 +552,7 @@ def test_experiment_writes_tidy_tables(experiment):
 
 def test_experiment_results_metrics(experiment):
     res = experiment["results"]
-    needed = set(unlearning.SCALARS) | {"mia_auc", "oracle_agreement_val", "oracle_agreement_forget",
+    needed = set(unlearning.CURVES) | {"mia_auc", "oracle_agreement_val", "oracle_agreement_forget",
                                         "oracle_kl_val", "oracle_kl_forget", "time_s", "compile_s", "speedup"}
     for (model, method), g in res.groupby(["model", "method"]):
         assert needed <= set(g["metric"]), (model, method)
@@ -570,7 +571,7 @@ def test_experiment_results_metrics(experiment):
     # the final-step scalars of results are those of history
     hist = experiment["history"]
     last = hist[hist["step"] == U_EPOCHS].set_index(["model", "method", "run", "metric"])["value"]
-    sub = res[res["metric"].isin(unlearning.SCALARS)].set_index(["model", "method", "run", "metric"])["value"]
+    sub = res[res["metric"].isin(unlearning.CURVES)].set_index(["model", "method", "run", "metric"])["value"]
     pd.testing.assert_series_equal(sub.sort_index(), last.sort_index())
 
 

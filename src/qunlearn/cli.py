@@ -42,6 +42,8 @@ err = Console(stderr=True, log_path=False)
 
 
 
+DIVERGED_EXIT = 3  # exit status when every run of some cell diverged (its results are not averaged)
+
 # ----------------------------------------------------------------- options shared by the commands
 
 DATASET = typer.Option("mnist", help="mnist or xxz")
@@ -160,6 +162,21 @@ def _run(parts: list, executor: tuple, title: str, go=None) -> list:
             return go(ex, rep.on_part, rep.on_cell)
 
 
+def _report_divergence(parts: list, results: list) -> bool:
+    """One line per cell with diverged runs; True if every run of some cell diverged."""
+    from .progress import cell_label
+
+    lost = False
+    for part, result in zip(parts, results):
+        for row in result.diverged().itertuples(index=False):
+            d = row._asdict()
+            cell = cell_label(tuple(str(v) for k, v in d.items() if k not in ("dataset", "runs", "diverged")))
+            err.print(f"{part.label} {cell}: {d['diverged']} of {d['runs']} runs diverged (non-finite loss); "
+                      "excluded from every mean", highlight=False, markup=False, soft_wrap=True)
+            lost |= d["diverged"] == d["runs"]
+    return lost
+
+
 def _print_results(parts: list, results: list) -> None:
     for part, result in zip(parts, results):
         for table_title, table in result.summary():
@@ -189,6 +206,9 @@ def _single(experiment: str, cfg, out_dir: Path, fresh: bool, title: str, execut
     out.print(f"config:   {result.path / 'config.json'}", highlight=False)
     if result.figure_paths:
         out.print("figures:  " + ", ".join(str(f) for f in result.figure_paths), highlight=False)
+    if _report_divergence([part], [result]):
+        err.print("qunlearn: every run of a cell diverged; lower the learning rate (--lr)", highlight=False)
+        raise typer.Exit(DIVERGED_EXIT)
 
 
 # ----------------------------------------------------------------- commands
@@ -427,8 +447,10 @@ def reproduce(
     study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase)
     top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()
-    _run(parts, (executor, scheduler, workers), f"reproduce {target} (whole)",
-         go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part, on_cell=on_cell))
+    results = _run(parts, (executor, scheduler, workers), f"reproduce {target} (whole)",
+                   go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part,
+                                                          on_cell=on_cell))
+    lost = _report_divergence(parts, results)
     out.print(f"finished in {time.perf_counter() - t0:.1f}s; run directory: {top.path}")
     if report:
         from . import report as rep_mod
@@ -437,6 +459,9 @@ def reproduce(
         for c in found:
             out.print(f"claim {c.number} ({c.dataset}): {c.status}", highlight=False)
         out.print(f"report:   {md}  and  {page}")
+    if lost:
+        err.print("qunlearn: every run of a cell diverged; lower its learning rate", highlight=False)
+        raise typer.Exit(DIVERGED_EXIT)
 
 
 @app.command("report")

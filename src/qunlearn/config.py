@@ -93,6 +93,13 @@ def _models_dict(models: dict[str, ModelConfig]) -> dict[str, Any]:
     return {k: v.to_dict() for k, v in models.items()}
 
 
+def _largest(precision: str) -> float:
+    """The largest finite real number of a precision's real dtype (float32 for complex64)."""
+    import numpy as np
+
+    return float(np.finfo(np.float64 if precision == "complex128" else np.float32).max)
+
+
 def _check_dataset(dataset: Any) -> str:
     if dataset not in DATASET_NAMES:
         raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
@@ -171,6 +178,17 @@ class _Config:
             self._set("seed", check_seed(self.seed))
         if "precision" in has:
             self._set("precision", check_precision(self.precision))
+            big = _largest(self.precision)
+            for name, mc in getattr(self, "models", {}).items():
+                for what, t in (("learning rate", mc.train), ("unlearning learning rate", mc.unlearn)):
+                    if t is not None and t.lr > big:
+                        raise InputError(f"model {name!r}: {what} {t.lr!r} is not finite in {self.precision} "
+                                         f"(largest {big:.3g}); use a value such as 0.01")
+            for method, w in getattr(self, "weights", {}).items():
+                for k, v in w.items():
+                    if isinstance(v, (int, float)) and abs(v) > big:
+                        raise InputError(f"weight {k} of {method!r} = {v!r} is not finite in {self.precision} "
+                                         f"(largest {big:.3g})")
 
 
 @dataclass(frozen=True)
@@ -326,7 +344,7 @@ class EmbedConfig(_Config):
 
 
 # ------------------------------------------------------------------ presets
-# Paper settings: PAPER.md, "Training settings". eval_every only sets how often
+# Paper settings: PROTOCOL.md, "Training settings". eval_every only sets how often
 # the learning curves are sampled, not the training itself.
 
 T = TrainConfig
@@ -338,7 +356,7 @@ def _mc(spec, train, unlearn=None) -> ModelConfig:
 
 
 def _widths(mlp: ModelConfig, widths) -> dict[str, ModelConfig]:
-    """PAPER.md's extra MLP widths of the alpha sweep: the MLP's schedule, other hidden widths."""
+    """Extra MLP widths of the alpha sweep (PROTOCOL.md, "Models"): the MLP's schedule, other widths."""
     return {"mlp-" + "-".join(map(str, h)): replace(mlp, spec=MLPSpec(h)) for h in widths}
 
 

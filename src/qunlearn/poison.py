@@ -1,4 +1,4 @@
-"""Training-set poisoning attacks (PAPER.md, section "Poisoning").
+"""Training-set poisoning attacks (PROTOCOL.md, section "Poisoning").
 
 Two class-balanced attacks on a binary data set with labels 0 and 1:
 

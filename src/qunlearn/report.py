@@ -3,7 +3,7 @@
 ``write(DIR)`` reads only the tidy tables and figures of a run directory (a
 ``qunlearn reproduce`` directory, or the directory of a single experiment) and
 writes ``DIR/report.md`` and ``DIR/report.html`` (figures embedded, one
-self-contained file). Each claim of PAPER.md is tested with an explicit rule
+self-contained file). Each claim of docs/PROTOCOL.md is tested with an explicit rule
 on the run's own numbers and marked *held*, *not held*, or *not tested* when
 the run lacks the part or the noise ratios the rule needs.
 """
@@ -53,6 +53,12 @@ def _read_part(d: Path) -> dict[str, Any] | None:
     part = {"dir": d, "experiment": record.get("experiment"), "config": record.get("config", {})}
     for name in ("results", "timing"):  # the report needs no learning curves (history.csv)
         part[name] = _read_csv(d / f"{name}.csv")
+    part["diverged"] = None
+    if part["results"] is not None and "run" in part["results"]:
+        from .experiments.common import diverged_runs, drop_diverged
+
+        part["diverged"] = diverged_runs(part["results"])  # reported, then never averaged
+        part["results"] = drop_diverged(part["results"])
     part["embedding"] = _read_csv(d / "embedding.csv")
     return part
 
@@ -67,6 +73,12 @@ def load(path: str | Path) -> RunTables:
         record = json.loads(cfg_file.read_text())
     except ValueError:
         raise InputError(f"{cfg_file} is corrupt; rerun into a new --out") from None
+    from .runs import FORMAT_VERSION
+
+    if not isinstance(record, dict) or record.get("format_version") != FORMAT_VERSION:
+        version = record.get("format_version") if isinstance(record, dict) else None
+        raise InputError(f"{str(path)!r} was written by an incompatible qunlearn run format ({version!r}; this version "
+                         f"reads {FORMAT_VERSION}); rerun the experiment into a new --out to report on it")
     run = RunTables(path, record.get("config", {}), record.get("versions", {}))
     if record.get("experiment") == "reproduce":
         for dataset in run.config:
@@ -201,7 +213,7 @@ def _claim5(d, res) -> Claim:
 
 
 def claims(run: RunTables) -> list[Claim]:
-    """Every claim of PAPER.md that this run has the numbers for, per dataset."""
+    """Every claim of docs/PROTOCOL.md that this run has the numbers for, per dataset."""
     out = []
     datasets = sorted({d for d, _ in run.parts})
     for d in datasets:
@@ -478,6 +490,11 @@ def build(run: RunTables, found: list[Claim]) -> _Doc:
     doc.items(_setup_lines(run))
     for (d, name), part in _ordered(run):
         res, pdir = part["results"], part["dir"]
+        bad = part.get("diverged")
+        if bad is not None and len(bad):
+            doc.p(f"{d.upper()} {name}: runs whose loss became non-finite are excluded from every number below: "
+                  + "; ".join(", ".join(f"{k} {v}" for k, v in r.items() if k not in ("runs", "diverged"))
+                              + f": {r['diverged']} of {r['runs']} runs" for r in bad.to_dict("records")) + ".")
         title = f"{d.upper()}: {name}"
         if name == "poison" and res is not None:
             doc.h(2, f"{title} (Figure 2)")

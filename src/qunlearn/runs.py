@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -103,22 +102,114 @@ def check_output_dir(path: Path) -> Path:
     return path
 
 
-class RunDir:
-    """A run directory for one experiment and one resolved config."""
+# What qunlearn writes into a run directory; nothing else there is ever deleted or overwritten.
+OWN_TABLES = ("config.json", "results.csv", "history.csv", "timing.csv", "embedding.csv", "report.md", "report.html")
+OWN_FIGURE_SUFFIXES = (".png", ".pdf")
+OWN_CELL_SUFFIXES = (".csv", ".npz")
 
-    def __init__(self, path: str | os.PathLike, experiment: str, config: dict[str, Any], *, fresh: bool = False):
+
+def _is_tmp(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")  # an atomic write that was interrupted
+
+
+def read_record(path: Path) -> dict | None:
+    """The run record in ``path/config.json`` if ``path`` is recognisably a qunlearn run directory, else None."""
+    try:
+        record = json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(record, dict) and "experiment" in record and "format_version" in record:
+        return record
+    return None
+
+
+def foreign_files(path: Path) -> list[Path]:
+    """Files and folders below the run directory ``path`` that qunlearn did not write (see :data:`OWN_TABLES`)."""
+    out = []
+    for p in sorted(Path(path).iterdir()):
+        if p.is_dir() and not p.is_symlink():
+            if not any(p.iterdir()):
+                continue  # an empty folder holds nothing to lose
+            if p.name == "cells":
+                out += [c for c in sorted(p.iterdir())
+                        if not (c.is_file() and (c.suffix in OWN_CELL_SUFFIXES or _is_tmp(c.name)))]
+            elif read_record(p) is not None:  # a part of a study (or a run inside a dataset folder)
+                out += foreign_files(p)
+            elif all(read_record(c) is not None or not any(c.iterdir()) for c in p.iterdir() if c.is_dir()) and not any(
+                    c.is_file() or c.is_symlink() for c in p.iterdir()):  # a dataset folder of a study
+                out += [f for c in sorted(p.iterdir()) for f in foreign_files(c)]
+            else:
+                out.append(p)
+        elif not (p.is_file() and (p.name in OWN_TABLES or p.suffix in OWN_FIGURE_SUFFIXES or _is_tmp(p.name))):
+            out.append(p)
+    return out
+
+
+def clear_own(path: Path) -> None:
+    """Delete what qunlearn wrote in the run directory ``path`` (parts of a study included); nothing else.
+
+    Files it did not write (see :func:`foreign_files`) are left where they are,
+    and so are the folders that hold them.
+    """
+    path = Path(path)
+    foreign = set(foreign_files(path))
+    for p in sorted(path.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+        if any(f == p or f in p.parents for f in foreign) or any(p == f or p in f.parents for f in foreign):
+            continue
+        if p.is_file() or p.is_symlink():
+            p.unlink()
+        elif p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+
+
+def _has_work(path: Path) -> bool:
+    """Whether a run directory holds any finished result (a cell, a table or a part with one)."""
+    if any((path / t).exists() for t in ("results.csv", "history.csv", "embedding.csv")):
+        return True
+    cells = path / "cells"
+    if cells.is_dir() and any(c.suffix in OWN_CELL_SUFFIXES for c in cells.iterdir()):
+        return True
+    return any(_has_work(c) for c in path.glob("*/*") if c.is_dir() and read_record(c) is not None)
+
+
+def _names(paths: list[Path], root: Path, most: int = 3) -> str:
+    shown = ", ".join(str(p.relative_to(root)) for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+class RunDir:
+    """A run directory for one experiment and one resolved config.
+
+    Opening one checks, without writing anything, that ``path`` is a new or
+    empty directory or a qunlearn run of the same experiment and config (one
+    with no finished work yet may take a new config; ``fresh`` discards one's
+    results). A folder holding anything qunlearn did not write is refused, with
+    or without ``fresh``, and so is a path inside another run (except a study's
+    own parts: ``inside`` names the study's run directory).
+    """
+
+    def __init__(self, path: str | os.PathLike, experiment: str, config: dict[str, Any], *, fresh: bool = False,
+                 inside: "RunDir | None" = None):
         self.path = check_output_dir(Path(path))
         self.experiment = experiment
         self.config = config
         self.fresh = fresh
-        cfg_file = self.path / "config.json"
-        if cfg_file.exists() and not fresh:
-            try:
-                stored = json.loads(cfg_file.read_text())
-            except (OSError, ValueError):
-                raise InputError(
-                    f"{cfg_file} is unreadable or corrupt; rerun with --fresh to start this directory over"
-                ) from None
+        self._check_nesting(inside)
+        stored = None
+        if self.path.is_dir() and any(self.path.iterdir()):
+            stored = read_record(self.path)
+            if stored is None:
+                if (self.path / "config.json").exists():
+                    raise InputError(f"{self.path / 'config.json'} is unreadable or corrupt, so {self.path} is not "
+                                     "recognisably a qunlearn run; move it aside or choose another --out")
+                raise InputError(f"{self.path} is not empty and not a qunlearn run (it holds "
+                                 f"{_names(sorted(self.path.iterdir()), self.path)}); qunlearn writes only into new, "
+                                 "empty or its own run directories: choose another --out")
+            foreign = foreign_files(self.path)
+            if foreign:
+                raise InputError(f"{self.path} holds files qunlearn did not write ({_names(foreign, self.path)}); "
+                                 "it deletes or overwrites only its own: move them away or choose another --out")
+        if stored is not None and not fresh:
             if stored.get("format_version") != FORMAT_VERSION:
                 raise InputError(
                     f"{self.path} was written by an incompatible qunlearn run format "
@@ -130,11 +221,21 @@ class RunDir:
                     f"{self.path} holds a {stored.get('experiment')!r} run, not {experiment!r}; use another --out"
                 )
             diffs = _diff(stored.get("config"), config)
-            if diffs:
+            if diffs and _has_work(self.path):
                 raise InputError(
                     f"{self.path} holds a run with a different config ({'; '.join(diffs)}); "
                     "use another --out, the same settings, or --fresh to discard it"
                 )
+            # a run that stopped before finishing anything holds nothing to lose: the new config takes it over
+
+    def _check_nesting(self, inside: "RunDir | None") -> None:
+        top = None if inside is None else inside.path.resolve()
+        for parent in self.path.resolve().parents:
+            if parent == top:
+                return
+            if read_record(parent) is not None:
+                raise InputError(f"{self.path} lies inside the qunlearn run {parent}; a run directory is never made "
+                                 "inside another run: choose another --out")
 
     @property
     def cells_dir(self) -> Path:
@@ -147,12 +248,9 @@ class RunDir:
         started by a caller that already prepared the directory) keeps what is there.
         """
         if self.fresh and self.path.exists():
-            shutil.rmtree(self.cells_dir, ignore_errors=True)
-            for f in self.path.iterdir():
-                if f.is_file():
-                    f.unlink()
+            clear_own(self.path)
         self.fresh = False
-        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         record = {
             "format_version": FORMAT_VERSION,
             "experiment": self.experiment,
@@ -160,6 +258,7 @@ class RunDir:
             "versions": package_versions(),
         }
         atomic_write_text(self.path / "config.json", json.dumps(record, indent=2, sort_keys=True))
+        self.cells_dir.mkdir(exist_ok=True)
         return self
 
     @staticmethod

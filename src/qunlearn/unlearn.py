@@ -51,7 +51,7 @@ from .losses import bce, bernoulli_kl
 METHODS: dict[str, Callable] = {}
 PAPER_METHODS = ("retrain", "finetune", "scrub", "gradient_ascent")
 
-# Weights each method accepts, with their defaults (PAPER.md settings where the paper fixes them).
+# Weights each method accepts, with their defaults (docs/PROTOCOL.md settings where the paper fixes them).
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "retrain": {},
     "finetune": {},

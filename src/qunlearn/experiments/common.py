@@ -136,6 +136,42 @@ def check_memory(models: dict, ds: Dataset, runs: int, precision: str = "complex
         mc.spec.check_memory(ds, mc.train.batch(n_train), runs, precision, what=f"model {name!r}")
 
 
+DIVERGED = "diverged"  # metric: 1 from the first evaluation with a non-finite loss on, else 0
+_NOT_KEYS = ("run", "epoch", "step", "metric", "value")
+
+
+def divergence(*losses: np.ndarray) -> np.ndarray:
+    """Per run and evaluation (arrays of shape (runs, evals)): 1.0 once any loss has been non-finite, else 0.0."""
+    bad = np.zeros(np.shape(losses[0]), bool)
+    for loss in losses:
+        bad |= ~np.isfinite(np.asarray(loss, dtype=float))
+    return np.maximum.accumulate(bad, axis=-1).astype(float)
+
+
+def diverged_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (the table's label columns) with ``diverged`` (runs whose loss became non-finite)
+    and ``runs`` (all runs of the cell)."""
+    keys = [c for c in table.columns if c not in _NOT_KEYS]
+    runs = table.groupby(keys, dropna=False)["run"].nunique().rename("runs")
+    flag = table[table["metric"] == DIVERGED]
+    bad = flag[flag["value"] > 0].groupby(keys, dropna=False)["run"].nunique().rename(DIVERGED)
+    out = pd.concat([runs, bad], axis=1).fillna({DIVERGED: 0}).reset_index()
+    out[DIVERGED] = out[DIVERGED].astype(int)
+    return out[out[DIVERGED] > 0].reset_index(drop=True)
+
+
+def drop_diverged(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the runs that never diverged (diverged runs are reported, never averaged)."""
+    flag = table[(table["metric"] == DIVERGED) & (table["value"] > 0)]
+    if flag.empty:
+        return table[table["metric"] != DIVERGED]
+    keys = [c for c in table.columns if c not in _NOT_KEYS] + ["run"]
+    bad = flag[keys].drop_duplicates().assign(_bad=True)
+    merged = table.merge(bad, on=keys, how="left")
+    keep = merged["_bad"].isna().to_numpy() & (table["metric"] != DIVERGED).to_numpy()
+    return table[keep]
+
+
 class Result:
     """What an experiment's ``run`` returns: its tables, and what it can write and say about them.
 
@@ -160,6 +196,13 @@ class Result:
     def notes(self) -> list[str]:
         return []
 
+    def diverged(self) -> pd.DataFrame:
+        """Cells with runs whose loss became non-finite (see :func:`diverged_runs`); empty if none."""
+        results = getattr(self, "results", None)
+        if results is None or "run" not in results or DIVERGED not in set(results["metric"]):
+            return pd.DataFrame()
+        return diverged_runs(results)
+
 
 def pm(mean: float, std: float) -> str:
     """``mean ± std`` to three decimals; the mean alone without a spread; ``-`` for no value."""
@@ -171,12 +214,17 @@ def pm(mean: float, std: float) -> str:
 
 
 def wide_summary(table: pd.DataFrame, by: list[str], columns: list[tuple[str, str]]) -> pd.DataFrame:
-    """Display table: one row per ``by`` group, one ``mean ± std`` column per (metric, label)."""
-    s = summarize(table, by, [m for m, _ in columns])
-    wide = s.pivot_table(index=by, columns="metric", values=["mean", "std"], sort=False, dropna=False)
+    """Display table: one row per ``by`` group, one ``mean ± std`` column per (metric, label), and ``runs``
+    (the runs averaged; diverged runs are dropped first, see :func:`drop_diverged`)."""
+    groups = [tuple(g) for g in table[by].drop_duplicates().itertuples(index=False)]
+    s = summarize(drop_diverged(table), by, [m for m, _ in columns])
+    wide = s.pivot_table(index=by, columns="metric", values=["mean", "std", "count"], sort=False, dropna=False)
     rows = []
-    for key, row in wide.iterrows():
-        key = key if isinstance(key, tuple) else (key,)
-        cells = [pm(row.get(("mean", m), np.nan), row.get(("std", m), np.nan)) for m, _ in columns]
-        rows.append(list(key) + cells)
-    return pd.DataFrame(rows, columns=by + [label for _, label in columns])
+    for key in groups:  # every group, also one whose runs all diverged (0 runs, no value)
+        row = wide.loc[key if len(key) > 1 else key[0]] if (key if len(key) > 1 else key[0]) in wide.index else None
+        get = lambda stat, m: np.nan if row is None else row.get((stat, m), np.nan)  # noqa: E731
+        cells = [pm(get("mean", m), get("std", m)) for m, _ in columns]
+        counts = [get("count", m) for m, _ in columns]
+        runs = 0 if np.all(np.isnan(counts)) else int(np.nanmax(counts))
+        rows.append(list(key) + [str(runs)] + cells)
+    return pd.DataFrame(rows, columns=by + ["runs"] + [label for _, label in columns])

@@ -1,4 +1,4 @@
-"""The loss-landscape study (PAPER.md, "Loss-landscape analysis").
+"""The loss-landscape study (PROTOCOL.md, "Loss-landscape analysis").
 
 Per seed: a stratified train / held-out split of the training data, one clean
 and one noisy model per alpha (labels flipped at random, not class-balanced),

@@ -12,7 +12,9 @@ Tables (tidy, one row per value):
 * ``results.csv``: the same columns at the final epoch only (the numbers of
   Figure 2). Metrics: ``train_acc`` (on the poisoned labels), ``val_acc``
   (clean validation data), ``train_clean_acc``, ``poison_fit``, ``train_loss``,
-  ``val_loss`` (see :func:`qunlearn.train.supervised_metrics`).
+  ``val_loss`` (see :func:`qunlearn.train.supervised_metrics`), and ``diverged``
+  (1 from the first evaluation at which a loss was non-finite: such a run is
+  reported and excluded from every mean, never averaged in).
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from ..config import PoisonConfig
 from ..poison import flip_mask
 from ..runs import RunDir
 from ..train import eval_epochs, supervised_program
-from .common import (Result, alpha_tag, cell_key, check_memory, history_table, open_run, poisoned_training_set,
-                     run_cells, wide_summary)
+from .common import (DIVERGED, Result, drop_diverged, alpha_tag, cell_key, check_memory, divergence, history_table, open_run,
+                     poisoned_training_set, run_cells, wide_summary)
 
 NAME = "poison"
 
@@ -80,6 +82,7 @@ def run_cell(cfg: PoisonConfig, ds, cell: Cell) -> pd.DataFrame:
     _, hist = program(keys, jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_true), jnp.asarray(mask),
                       jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))
     hist = jax.device_get(hist)
+    hist[DIVERGED] = divergence(hist["train_loss"], hist["val_loss"])
     return history_table(
         hist, eval_epochs(mc.train), range(cfg.runs),
         dataset=cfg.dataset, model=cell.model, attack=cell.attack, alpha=cell.alpha,
@@ -104,7 +107,9 @@ class PoisonResult(Result):
         more than two models, the widths figure."""
         from .. import plots, reference
 
-        cfg, res = self.cfg, self.results
+        cfg, res = self.cfg, drop_diverged(self.results)
+        if res.empty:
+            return []  # every run diverged: nothing to draw (the terminal and the report say so)
         title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {cfg.runs} runs"
         labels = {name: mc.describe() for name, mc in cfg.models.items()}
         main = res[res["model"].isin(["qnn", "mlp"])]
@@ -120,7 +125,7 @@ class PoisonResult(Result):
                 ("val_acc", "val acc (clean)")]
         table = wide_summary(self.results, ["model", "attack", "alpha"], cols)
         table["alpha"] = table["alpha"].map(lambda a: f"{a:.2f}")
-        return [(f"final accuracy, mean ± std over {self.cfg.runs} runs", table)]
+        return [("final accuracy, mean ± std over the runs counted (diverged runs excluded)", table)]
 
     def notes(self) -> list[str]:
         return [f"results:  {self.path / 'results.csv'}  (per-epoch curves: history.csv)"]

@@ -21,12 +21,11 @@ over. A single experiment from the CLI is a plan of one part.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..runs import RunDir
+from ..runs import RunDir, clear_own
 from ..study import Study
 from . import embedding, gauge, landscape, poisoning, sweeps, unlearning
 
@@ -81,7 +80,7 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
         base = top.path / d
 
         def add(name, experiment, cfg, **options):
-            rd = RunDir(base / name, EXPERIMENTS[experiment].NAME, cfg.to_dict(), fresh=fresh)
+            rd = RunDir(base / name, EXPERIMENTS[experiment].NAME, cfg.to_dict(), fresh=fresh, inside=top)
             parts.append(Part(d, name, experiment, cfg, rd, options=options))
 
         if "poison" in sec["parts"]:
@@ -141,8 +140,7 @@ def run(study: Study, top: RunDir, parts: list[Part], executor=None,
         on_part: Callable | None = None, on_cell: Callable | None = None) -> list:
     """Run the whole study: clear it first with ``fresh`` (only the parts' directories), then every part."""
     if top.fresh and top.path.exists():
-        for d in study.datasets:
-            shutil.rmtree(top.path / d, ignore_errors=True)
+        clear_own(top.path)  # only what qunlearn wrote (RunDir refused a folder holding anything else)
     for p in parts:
         p.run_dir.fresh = False  # cleared above, or new
     top.start()

@@ -1,6 +1,6 @@
 """Unlearning the poison (the paper's Figure 3); the weight sweeps are in :mod:`.sweeps`.
 
-Protocol (PAPER.md, "Unlearning"): poison the training set at ``alpha``
+Protocol (PROTOCOL.md, "Unlearning"): poison the training set at ``alpha``
 (label flipping by default), train the model to unlearn on it, then, from that
 model, run every unlearning method for every run. The forget set is the
 poisoned samples, the retain set the rest. The poisoning of run ``r`` is the
@@ -12,7 +12,8 @@ metric, value``):
 * ``history.csv``: after every unlearning epoch (step 0 = before unlearning)
   ``train_acc, val_acc, retain_acc, forget_acc`` (forget set, true labels),
   ``forget_poison_acc`` (forget set, poisoned labels: the memory of the poison),
-  ``val_loss, retain_loss, forget_loss``;
+  ``val_loss, retain_loss, forget_loss``, and ``diverged`` (1 once a loss was
+  non-finite: such a run is reported and excluded from every mean);
 * ``results.csv``: the final step of the above plus ``mia_auc`` (membership
   inference on per-sample losses, forget vs held-out), ``oracle_agreement_val``,
   ``oracle_agreement_forget``, ``oracle_kl_val``, ``oracle_kl_forget`` (against
@@ -41,11 +42,12 @@ from ..losses import accuracy, bce
 from ..runs import RunDir, atomic_write_bytes
 from ..train import eval_epochs, fit, supervised_program
 from ..unlearn import METHODS, UnlearnData, resolve_weights
-from .common import Result, cell_key, check_memory, history_table, open_run, poisoned_training_set, \
-    run_cells, wide_summary
+from .common import DIVERGED, Result, drop_diverged, cell_key, check_memory, divergence, history_table, open_run, \
+    poisoned_training_set, run_cells, wide_summary
 
 NAME = "unlearn"
 SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
+CURVES = SCALARS + (DIVERGED,)  # the metrics of history.csv
 
 
 # ------------------------------------------------------------------ data
@@ -222,6 +224,7 @@ def run_method(cfg: UnlearnConfig, ds, name: str, model, trained, data, method: 
     hist = jax.device_get(jax.block_until_ready(hist))
     seconds = time.perf_counter() - t0
     vectors = {"p_val": np.asarray(hist.pop("p_val")), "p_forget": np.asarray(hist.pop("p_forget"))}
+    hist[DIVERGED] = divergence(hist["val_loss"], hist["retain_loss"], hist["forget_loss"])
     table = history_table(
         hist, eval_epochs(mc.unlearn), range(cfg.runs),
         dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha, method=method,
@@ -290,13 +293,14 @@ class UnlearnResult(Result):
 
         cfg = self.cfg
         title = title or f"{cfg.dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}"
-        return plots.figure3(self.history, self.path / "figure3", title=title)
+        history = drop_diverged(self.history)
+        return plots.figure3(history, self.path / "figure3", title=title) if len(history) else []
 
     def summary(self) -> list:
         res = self.results
         last = res[res["step"] == res.groupby("model")["step"].transform("max")]
         table = wide_summary(last, ["model", "method"], list(self.COLUMNS))
-        return [(f"final step, mean ± std over {self.cfg.runs} runs", table)]
+        return [("final step, mean ± std over the runs counted (diverged runs excluded)", table)]
 
     def notes(self) -> list[str]:
         return [f"results:  {self.path / 'results.csv'}  (per-epoch curves: history.csv; wall clock: timing.csv)"]
