@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .errors import InputError, check_alpha
+from .errors import InputError, check_alpha, count
 from .executor import check_args as check_executor_args
 from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_weights  # noqa: F401
 
@@ -139,8 +139,35 @@ def _section(part: str, common: _Common, dataset: str, over: dict, models: Optio
         names = tuple(st.resolve(preset, (dataset,), config).to_dict()[dataset][key]["models"])
         chosen = names if models is None else parse_list(models, names, "model", "--model")
         over = {**over, key: {**over.get(key, {}), "models": {m: model_over for m in chosen}}}
-    return st.resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over},
-                      xxz_phase=common.xxz_phase).sections[dataset]
+    section = st.resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over},
+                         xxz_phase=common.xxz_phase).sections[dataset]
+    section["overridden"] = _overridden(st.preset_for(preset, (dataset,))[dataset], section, part)
+    return section
+
+
+def _overridden(preset_tree: dict, section: dict, part: str) -> list[str]:
+    """The fields of ``part`` that differ from the preset (for titles: a figure says what it shows)."""
+    from .runs import _diff
+
+    if part == "sweeps":  # the sweep's unlearning config and grid; its method list is the sweep's own
+        sweep = next(iter(section["sweeps"].values()))
+        before = {**preset_tree["unlearn"], "grid": preset_tree["sweeps"]["grid"], "methods": None, "weights": None}
+        after = {**sweep.unlearn.to_dict(), "grid": list(sweep.grid), "methods": None, "weights": None}
+    else:
+        before, after = preset_tree[part], section[part].to_dict()
+    names = []
+    for d in _diff(before, after):
+        path = d.split(":")[0].replace(" (new)", "").replace(" (removed)", "").split(".")
+        name = "models" if path[0] == "models" and len(path) <= 2 else path[-1]
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _title(what: str, common: _Common, section: dict) -> str:
+    """``what (quick preset)``, naming the fields that flags or a config file changed."""
+    changed = section.get("overridden") or []
+    return f"{what} ({common.preset} preset" + (f"; changed: {', '.join(changed)})" if changed else ")")
 
 
 def _run(parts: list, executor: tuple, title: str, go=None) -> list:
@@ -150,10 +177,14 @@ def _run(parts: list, executor: tuple, title: str, go=None) -> list:
     """
     from .experiments import reproduce as rp
     from .executor import make_executor
-    from .progress import Reporter
+    from .progress import Reporter, estimate_seconds, fmt_duration
 
     check_executor_args(*executor)
-    rp.check_inputs(parts)
+    datasets = rp.check_inputs(parts)
+    seconds = sum(estimate_seconds(p, ds) for p, ds in zip(parts, datasets))
+    cells = sum(p.total for p in parts)
+    out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
+              "cores by a rough estimate", highlight=False)
     go = go or (lambda ex, on_part, on_cell: rp.run_parts(parts, ex, on_part, on_cell))
     with make_executor(executor[0], scheduler=executor[1], workers=executor[2]) as ex:
         if executor[0] != "local":
@@ -236,9 +267,9 @@ def poison(
 
     over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
                   alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed)
-    cfg = _section("poison", common, dataset, {"poison": over}, models=model or ("qnn,mlp" if not common.config else None),
-                   model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})["poison"]
-    _single("poison", cfg, out_dir, common.fresh, f"{dataset.upper()} ({common.preset} preset)", common.where,
+    sec = _section("poison", common, dataset, {"poison": over}, models=model or ("qnn,mlp" if not common.config else None),
+                   model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})
+    _single("poison", sec["poison"], out_dir, common.fresh, _title(dataset.upper(), common, sec), common.where,
             published=published)
 
 
@@ -253,7 +284,7 @@ def quickstart(
     out.print(
         "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
         f"{cfg.models['qnn'].describe()} vs {cfg.models['mlp'].describe()}, "
-        f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {cfg.runs} runs per alpha"
+        f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {count(cfg.runs, 'run')} per alpha"
     )
     _single("poison", cfg, out_dir, fresh, "MNIST quickstart (quick preset)", common.where)
 
@@ -291,10 +322,11 @@ def unlearn(
 ):
     """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
     over = _unlearn_over(attack, alpha, methods, runs, seed, weight)
-    cfg = _section("unlearn", common, dataset, {"unlearn": over}, models=model,
+    sec = _section("unlearn", common, dataset, {"unlearn": over}, models=model,
                    model_over={"unlearn": _given(epochs=epochs, batch_size=batch_size, lr=lr),
-                               "train": _given(epochs=train_epochs)})["unlearn"]
-    title = f"{dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha} ({common.preset} preset)"
+                               "train": _given(epochs=train_epochs)})
+    cfg = sec["unlearn"]
+    title = _title(f"{dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}", common, sec)
     _single("unlearn", cfg, out_dir, common.fresh, title, common.where)
 
 
@@ -322,9 +354,10 @@ def sweep(
     values = parse_grid(grid, "weight", "--grid", check_weight)
     over = {"unlearn": _unlearn_over(attack, alpha, None, runs, seed),
             "sweeps": {"methods": [method], "grid": list(values)}}
-    cfg = _section("sweeps", common, dataset, over, models=model,
-                   model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})["sweeps"][method]
-    title = f"{dataset.upper()} {method} weight sweep (alpha={cfg.unlearn.alpha})"
+    sec = _section("sweeps", common, dataset, over, models=model,
+                   model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})
+    cfg = sec["sweeps"][method]
+    title = _title(f"{dataset.upper()} {method} weight sweep (alpha={cfg.unlearn.alpha})", common, sec)
     _single("sweep", cfg, out_dir or Path(f"runs/sweep-{method}"), common.fresh, title, common.where)
 
 
@@ -350,10 +383,10 @@ def landscape(
         except ValueError:
             raise InputError(f"seeds must be comma-separated non-negative integers, got {seeds!r}") from None
     over = _given(alphas=None if alphas is None else parse_alphas(alphas), seeds=seed_list, n_hessian=n_hessian)
-    cfg = _section("landscape", common, dataset, {"landscape": over}, models=model,
-                   model_over={"train": _given(epochs=epochs, eval_every=epochs)})["landscape"]
-    _single("landscape", cfg, out_dir, common.fresh, f"{dataset.upper()} loss landscape ({common.preset} preset)",
-            common.where)
+    sec = _section("landscape", common, dataset, {"landscape": over}, models=model,
+                   model_over={"train": _given(epochs=epochs, eval_every=epochs)})
+    _single("landscape", sec["landscape"], out_dir, common.fresh,
+            _title(f"{dataset.upper()} loss landscape", common, sec), common.where)
 
 
 @app.command()
@@ -447,7 +480,9 @@ def reproduce(
     study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase)
     top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()
-    results = _run(parts, (executor, scheduler, workers), f"reproduce {target} (whole)",
+    name = preset or (st.read_toml(config).get("preset") if config is not None else None) or "paper"
+    results = _run(parts, (executor, scheduler, workers), f"reproduce {target} ({name} preset"
+                   + (", with the overrides of the config file)" if config is not None else ")"),
                    go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part,
                                                           on_cell=on_cell))
     lost = _report_divergence(parts, results)

@@ -31,6 +31,8 @@ from .train import TrainConfig
 DATASET_NAMES = ("mnist", "xxz")
 PRESETS = ("paper", "quick")
 ALPHA_GRID = tuple(round(0.1 * i, 10) for i in range(10))
+MAX_RUNS = 1000  # runs per cell
+MAX_GRID = 1000  # values in a grid (noise ratios, weights, seeds)
 
 __all__ = ["DATASET_NAMES", "MODEL_KINDS", "PRESETS", "ModelConfig", "PoisonConfig", "UnlearnConfig",
            "SweepConfig", "LandscapeConfig", "EmbedConfig", "preset_configs"]
@@ -122,6 +124,9 @@ def _check_attacks(attacks: Any) -> tuple[str, ...]:
 def _check_alphas(alphas: Any, example: str) -> tuple[float, ...]:
     if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
         raise InputError(f"alphas must be a list of noise ratios, got {alphas!r}")
+    if len(alphas) > MAX_GRID:
+        raise InputError(f"the alpha grid has {len(alphas)} values, more than the {MAX_GRID} qunlearn accepts; "
+                         "use a coarser grid such as 0:0.9:0.1")
     out = tuple(check_alpha(a) for a in alphas)
     if not out:
         raise InputError(f"the alpha grid is empty; pass e.g. {example}")
@@ -173,7 +178,7 @@ class _Config:
         if "models" in has:
             self._set("models", _models(self.models, unlearn=unlearn))
         if "runs" in has:
-            self._set("runs", check_positive_int(self.runs, "runs"))
+            self._set("runs", check_positive_int(self.runs, "runs", MAX_RUNS))
         if "seed" in has:
             self._set("seed", check_seed(self.seed))
         if "precision" in has:
@@ -241,6 +246,9 @@ class UnlearnConfig(_Config):
             raise InputError(f"weights must be a table of method -> {{weight = value}}, got {self.weights!r}")
         for m, w in self.weights.items():
             resolve_weights(m, w)  # refuses unknown methods, unknown weights and bad values
+            if m not in methods:
+                raise InputError(f"a weight is given for {m!r}, which this run does not run (methods: "
+                                 f"{', '.join(methods)}); drop the weight or add the method")
         self._set("weights", {m: dict(w) for m, w in self.weights.items()})
 
 
@@ -260,12 +268,17 @@ class SweepConfig:
     def __post_init__(self):
         if self.method not in SWEEPS:
             raise InputError(f"no weight sweep for {self.method!r}; use one of {', '.join(SWEEPS)}")
+        if len(self.grid) > MAX_GRID:
+            raise InputError(f"the weight grid has {len(self.grid)} values, more than the {MAX_GRID} qunlearn accepts")
         grid = tuple(check_nonnegative(v, "weight grid value") for v in self.grid)
+        if len(set(grid)) != len(grid):
+            raise InputError(f"the weight grid has repeated values: {list(grid)}")
         if not grid:
             raise InputError("the weight grid is empty; give weight values such as 0,0.3,0.6,0.9")
         object.__setattr__(self, "grid", grid)
         if self.unlearn.methods != (self.method,):
-            object.__setattr__(self, "unlearn", replace(self.unlearn, methods=(self.method,)))
+            weights = {m: w for m, w in self.unlearn.weights.items() if m == self.method}
+            object.__setattr__(self, "unlearn", replace(self.unlearn, methods=(self.method,), weights=weights))
 
     @property
     def dataset(self) -> str:
@@ -310,6 +323,8 @@ class LandscapeConfig(_Config):
         self._set("alphas", alphas)
         if isinstance(self.seeds, (str, bytes)) or not hasattr(self.seeds, "__iter__") or not self.seeds:
             raise InputError("no seed given; pass e.g. --seeds 0,42,123")
+        if len(self.seeds) > MAX_GRID:
+            raise InputError(f"{len(self.seeds)} seeds are more than the {MAX_GRID} qunlearn accepts")
         seeds = tuple(check_seed(s, "seeds") for s in self.seeds)
         if len(set(seeds)) != len(seeds):
             raise InputError(f"seeds repeat: {list(seeds)}")
@@ -322,7 +337,17 @@ class LandscapeConfig(_Config):
             raise InputError(f"test_size must lie in (0, 1), got {self.test_size!r}")
         self._set("test_size", float(self.test_size))
         for k in ("n_hessian", "exact_max", "eig_exact_max", "top_k"):
-            self._set(k, check_positive_int(getattr(self, k), k.replace("_", " ")))
+            self._set(k, check_positive_int(getattr(self, k), k.replace("_", " "), 10**9))
+
+    def check_data(self, ds) -> None:
+        """Refuse, before any work, a Hessian over more held-out points than the split leaves."""
+        import math
+
+        held_out = math.ceil(len(ds.y_train) * self.test_size)
+        if self.n_hessian > held_out:
+            raise InputError(f"n_hessian = {self.n_hessian} is more than the {held_out} held-out points of the "
+                             f"{len(ds.y_train)}-sample training set (test_size {self.test_size}); use --n-hessian "
+                             f"{min(100, held_out)} or fewer")
 
 
 @dataclass(frozen=True)

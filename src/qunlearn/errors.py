@@ -38,8 +38,8 @@ def check_alpha(alpha: Any, name: str = "noise ratio alpha") -> float:
     return value
 
 
-def check_positive_int(value: Any, name: str) -> int:
-    """Return ``value`` as an int >= 1, refusing anything else."""
+def check_positive_int(value: Any, name: str, most: int | None = None) -> int:
+    """Return ``value`` as an int >= 1 (and <= ``most``, if given), refusing anything else."""
     if isinstance(value, bool):
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     try:
@@ -50,6 +50,8 @@ def check_positive_int(value: Any, name: str) -> int:
         raise InputError(f"{name} must be a positive integer, got {value!r}")
     if ivalue < 1:
         raise InputError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    if most is not None and ivalue > most:
+        raise InputError(f"{name} = {ivalue} is more than the {most:,} qunlearn accepts; use a smaller value")
     return ivalue
 
 
@@ -102,8 +104,18 @@ def check_precision(precision: Any) -> str:
     return precision
 
 
+MAX_SEED = 2**32 - 1
+
+
 def check_seed(seed: Any, name: str = "seed") -> int:
-    """A non-negative integer seed."""
+    """A non-negative integer seed below 2**32 (what a PRNG key holds without 64-bit mode)."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InputError(f"{name} must be a non-negative integer, got {seed!r}")
+    if seed > MAX_SEED:
+        raise InputError(f"{name} = {seed} does not fit in 32 bits; use a seed in 0..{MAX_SEED}")
     return int(seed)
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 run"``, ``"2 runs"``: a number with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -138,10 +138,15 @@ def check_args(kind: str, scheduler: str | None = None, workers: int | None = No
         if scheduler is not None or workers is not None:
             raise InputError("--scheduler and --workers apply to --executor dask only")
         return
-    if (scheduler is None) == (workers is None):
+    if scheduler is not None and workers is not None:
+        raise InputError("give --scheduler (an existing cluster) or --workers (a local one), not both")
+    if scheduler is None and workers is None:
         raise InputError("--executor dask needs either --scheduler tcp://HOST:PORT or --workers N")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise InputError(f"--workers must be a positive integer, got {workers!r}")
+    if workers is not None and workers > 256:
+        raise InputError(f"--workers {workers} is more local worker processes than qunlearn starts (256 at most); "
+                         "use --scheduler for a real cluster")
     if scheduler is not None and "://" not in scheduler:
         raise InputError(f"--scheduler {scheduler!r} must be an address such as tcp://10.0.0.5:8786")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import InputError
+from .errors import InputError, count
 
 GIB = 2**30
 HEADROOM = 0.8  # share of the available memory a run may plan to use
@@ -67,7 +67,7 @@ def check_qnn_fits(n_qubits: int, batch: int, runs: int, depth: int, itemsize: i
         where = "given"
     if need > HEADROOM * available:
         raise InputError(
-            f"{what} on {n_qubits} qubits ({runs} runs x batch {batch}, depth {depth}) needs about "
+            f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}, depth {depth}) needs about "
             f"{need / GIB:.1f} GiB, more than the {available / GIB:.1f} GiB of {where} available; "
             "use fewer runs, a smaller batch size or fewer qubits"
         )

@@ -6,6 +6,9 @@ import math
 
 from .errors import InputError, check_alpha, check_choices, check_nonnegative
 
+MAX_VALUES = 1000  # values in one grid or list (the configs hold the same bound)
+
+
 def parse_grid(text: str, what: str, flag: str, check) -> tuple[float, ...]:
     """``start:stop:step`` (stop included) or a comma list; every value passed through ``check``."""
     text = (text or "").strip()
@@ -23,16 +26,26 @@ def parse_grid(text: str, what: str, flag: str, check) -> tuple[float, ...]:
             raise InputError(f"{what} range {text!r} needs a positive finite step, e.g. 0:0.9:0.1")
         if stop < start:
             raise InputError(f"{what} range {text!r} is empty (stop < start); e.g. 0:0.9:0.1")
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        span = (stop - start) / step
+        if span + 1 > MAX_VALUES:
+            raise InputError(f"{what} range {text!r} has about {span + 1:.3g} values, more than the {MAX_VALUES} "
+                             f"qunlearn accepts; use a larger step, e.g. {flag} 0:0.9:0.1")
+        count = int(math.floor(span + 1e-9)) + 1
         values = [round(start + i * step, 10) for i in range(count)]
     else:
         values = []
+        if text.count(",") + 1 > MAX_VALUES:
+            raise InputError(f"the {what} list has {text.count(',') + 1} values, more than the {MAX_VALUES} "
+                             "qunlearn accepts")
         for part in text.split(","):
             part = part.strip()
             if not part:
                 raise InputError(f"{what} list {text!r} has an empty entry; e.g. {flag} 0,0.3,0.5")
             values.append(check(part))
-    return tuple(check(v) for v in values)
+    out = tuple(check(v) for v in values)
+    if len(set(out)) != len(out):
+        raise InputError(f"the {what} grid {text!r} repeats a value; list each once")
+    return out
 
 
 def parse_alphas(text: str) -> tuple[float, ...]:
@@ -52,14 +65,20 @@ def parse_weights(items: list[str]) -> dict[str, dict[str, float]]:
         method, dot, name = key.partition(".")
         if not sep or not dot or not method or not name:
             raise InputError(f"--weight {item!r} must look like METHOD.WEIGHT=VALUE, e.g. --weight scrub.fo_w=0.5")
-        out.setdefault(method.strip(), {})[name.strip()] = check_weight(value)
+        method, name = method.strip(), name.strip()
+        if name in out.get(method, {}):
+            raise InputError(f"--weight {method}.{name} is given twice; give each weight once")
+        out.setdefault(method, {})[name] = check_weight(value)
     return out
 
 
 def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tuple[str, ...]:
-    items = tuple(s.strip() for s in (text or "").split(",") if s.strip())
-    if not items:
+    """A comma list of names from ``allowed``; empty items and repeated names are refused."""
+    items = tuple(s.strip() for s in (text or "").split(","))
+    if not any(items):
         raise InputError(f"no {what} given; pass {flag} {','.join(allowed)}")
+    if not all(items):
+        raise InputError(f"the {what} list {text!r} has an empty item; e.g. {flag} {','.join(allowed[:2])}")
     return check_choices(items, allowed, what)
 
 

@@ -88,8 +88,11 @@ def figure2(results: pd.DataFrame, stem: Path, title: str | None = None,
             alphas = np.sort(sub["alpha"].unique())
             _published(ax, published, model, attack, alphas)
             if attack == "label-flip" and len(alphas):
-                grid = np.linspace(0, max(alphas.max(), 0.5), 50)
+                grid = np.linspace(alphas.min(), alphas.max(), 50)  # only where there is data
                 ax.plot(grid, 1 - grid, ls=":", color="0.45", lw=1, label=r"$1-\alpha$")
+            if len(alphas):
+                pad = 0.03 * max(alphas.max() - alphas.min(), 0.1)
+                ax.set_xlim(alphas.min() - pad, alphas.max() + pad)
             ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
             ax.set_ylim(-0.02, 1.04)
             ax.set_title(f"{MODEL_LABELS.get(model, model)}, {ATTACK_LABELS.get(attack, attack)}")

@@ -88,3 +88,72 @@ class Reporter:
         if self.whole is not None:
             self.progress.update(self.whole, advance=1, eta=Eta.fmt(left_all if known else None))
         self.progress.update(self.current, advance=1, eta=Eta.fmt(left_part if known else None))
+
+
+# ------------------------------------------------------------------ estimates before a run
+# A rough cost model, so that a long command says up front what it will take (the bars then
+# estimate from the cells actually computed). A model's forward pass of one sample costs
+# ``spec.pass_seconds(ds, precision)``; a training step costs three passes per sample; every
+# evaluation is one pass over the training and validation sets; each model pays
+# ``spec.overhead_seconds`` once per part (compilation: cells of one shape share it). Calibrated
+# on 2 CPU cores against the measured paper-preset cells; expect a factor of two either way.
+
+
+def _train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
+    from .train import eval_epochs
+
+    n = len(ds.y_train) if n_train is None else n_train
+    t = mc.train
+    passes = t.epochs * n * 3 + len(eval_epochs(t)) * (len(ds.y_train) + len(ds.y_val))
+    return runs * passes * mc.spec.pass_seconds(ds, precision)
+
+
+def _unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
+    u = mc.unlearn
+    n_retain = int(len(ds.y_train) * (1 - alpha))
+    passes = u.epochs * (n_retain * 3 + len(ds.y_train) + len(ds.y_val))
+    return settings * runs * passes * mc.spec.pass_seconds(ds, precision)
+
+
+def estimate_seconds(part, ds) -> float:
+    """Rough wall seconds of one part of a plan on 2 CPU cores, from its config and dataset."""
+    models = getattr(part.cfg, "models", {})
+    return _work_seconds(part, ds) + sum(mc.spec.overhead_seconds for mc in models.values())
+
+
+def _work_seconds(part, ds) -> float:
+    cfg, kind = part.cfg, part.experiment
+    if kind in ("poison", "gauge"):
+        c = cfg.other() if kind == "gauge" else cfg
+        return sum(_train_seconds(mc, ds, c.runs, c.precision) for mc in c.models.values()) * len(c.attacks) * len(
+            c.alphas)
+    if kind == "unlearn":
+        methods = len(set(cfg.methods) | {"retrain"})
+        return sum(_train_seconds(mc, ds, cfg.runs, cfg.precision) + methods * _unlearn_seconds(
+            mc, ds, cfg.runs, cfg.precision, cfg.alpha) for mc in cfg.models.values())
+    if kind == "sweep":
+        u, n = cfg.unlearn, len(cfg.grid)
+        settings = n * n if cfg.method == "scrub" else n
+        borrowed = "models_from" in part.options
+        return sum((0 if borrowed else _train_seconds(mc, ds, u.runs, u.precision))
+                   + _unlearn_seconds(mc, ds, u.runs, u.precision, u.alpha, settings) for mc in u.models.values())
+    if kind == "landscape":
+        variants = 1 + len(cfg.alphas)
+        n_tr = int(len(ds.y_train) * (1 - cfg.test_size))
+        total = 0.0
+        for mc in cfg.models.values():
+            n = mc.spec.n_params(ds)
+            hvps = n if n <= cfg.exact_max else 100  # the exact trace, or Hutchinson's probes
+            hessian = variants * hvps * 3 * cfg.n_hessian * mc.spec.pass_seconds(ds, cfg.precision)
+            total += len(cfg.seeds) * (_train_seconds(mc, ds, variants, cfg.precision, n_tr) + hessian)
+        return total
+    return 10.0  # a t-SNE
+
+
+def fmt_duration(seconds: float) -> str:
+    """``about 40 s``, ``about 12 min``, ``about 2.5 h``."""
+    if seconds < 90:
+        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+    if seconds < 90 * 60:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"

@@ -212,20 +212,20 @@ def _claim5(d, res) -> Claim:
     return Claim(5, d, statement, rule, ev, HELD if ok else NOT_HELD)
 
 
+_CLAIMS = ((_claim1, "poison"), (_claim2, "poison"), (_claim3, "poison"), (_claim4, "unlearn"), (_claim5, "landscape"))
+_EMPTY = pd.DataFrame(columns=["model", "attack", "alpha", "method", "step", "run", "metric", "value"])
+
+
 def claims(run: RunTables) -> list[Claim]:
-    """Every claim of docs/PROTOCOL.md that this run has the numbers for, per dataset."""
+    """Every claim of docs/PROTOCOL.md for every dataset of the run: held, not held, or not tested with the reason."""
     out = []
-    datasets = sorted({d for d, _ in run.parts})
-    for d in datasets:
-        poison = run.parts.get((d, "poison"), {}).get("results")
-        unlearn = run.parts.get((d, "unlearn"), {}).get("results")
-        land = run.parts.get((d, "landscape"), {}).get("results")
-        if poison is not None:
-            out += [_claim1(d, poison), _claim2(d, poison), _claim3(d, poison)]
-        if unlearn is not None:
-            out.append(_claim4(d, unlearn))
-        if land is not None:
-            out.append(_claim5(d, land))
+    for d in sorted({d for d, _ in run.parts}):
+        for fn, part in _CLAIMS:
+            res = run.parts.get((d, part), {}).get("results")
+            claim = fn(d, _EMPTY if res is None else res)
+            if res is None:
+                claim.evidence = f"this run has no {part} results for {d.upper()}: {claim.evidence}"
+            out.append(claim)
     return out
 
 

@@ -90,6 +90,13 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 def check_output_dir(path: Path) -> Path:
     """Refuse an output path that is a file or lies under a file or an unwritable directory."""
     path = Path(path).expanduser()
+    long = [part for part in path.parts if len(os.fsencode(part)) > 255]
+    if long or len(os.fsencode(str(path.absolute()))) > 4000:
+        raise InputError(f"output path {str(path)[:60]!r}... is too long (a name of more than 255 bytes, or a path of "
+                         "more than 4000); choose a shorter --out")
+    system = path.absolute().parts[1:2]
+    if system and system[0] in ("proc", "sys", "dev"):
+        raise InputError(f"output path {str(path)!r} lies in the system folder /{system[0]}; choose another --out")
     if path.exists() and not path.is_dir():
         raise InputError(f"output path {str(path)!r} is a file, not a directory; choose another --out")
     probe = path

@@ -40,11 +40,11 @@ class TrainConfig:
     eval_every: int = 10
 
     def __post_init__(self):
-        object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs"))
+        object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs", 1_000_000))
         if self.batch_size is not None:
-            object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size"))
+            object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size", 10_000_000))
         object.__setattr__(self, "lr", check_finite_positive(self.lr, "learning rate"))
-        object.__setattr__(self, "eval_every", check_positive_int(self.eval_every, "eval_every"))
+        object.__setattr__(self, "eval_every", check_positive_int(self.eval_every, "eval_every", 1_000_000))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields; full batch is written ``batch_size = "full"`` (TOML has no null)."""

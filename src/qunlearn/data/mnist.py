@@ -160,6 +160,10 @@ def read_mnist_npz(path) -> dict[str, np.ndarray]:
     """Read a Keras-style ``mnist.npz`` with keys x_train, y_train, x_test, y_test."""
     path = Path(path)
     fix = "use the Keras mnist.npz (keys x_train, y_train, x_test, y_test) or a directory of IDX files"
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head != b"PK\x03\x04":  # every .npz is a zip archive
+        raise InputError(f"MNIST file {path} is not an .npz archive (it does not start like a zip file); {fix}")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -241,6 +245,9 @@ def load_mnist(mnist_path=None, n_per_class: int = 250, digits=(1, 9), n_val_per
                 f"mnist_path {path} does not exist; pass an existing mnist.npz or a directory with the IDX files, "
                 "or leave mnist_path unset for the bundled subset"
             )
+        if not path.is_dir() and not path.is_file():
+            raise InputError(f"mnist_path {path} is neither a regular file nor a directory (a pipe or a device?); "
+                             "pass mnist.npz or a directory with the IDX files")
         arrays = read_mnist_dir(path) if path.is_dir() else read_mnist_npz(path)
         x_tr_raw, y_tr_raw = arrays["x_train"], arrays["y_train"]
         x_va_raw, y_va_raw = arrays["x_test"], arrays["y_test"]

@@ -63,6 +63,7 @@ FORMAT_VERSION = 1
 PHASES = ("random", "fixed")
 SOURCE = "exact diagonalisation (scipy eigsh)"
 MAX_SPINS = 16
+MAX_PER_CLASS = 10_000
 _EIGSH_TOL = 1e-12
 _V0_SEED = 0
 _NORM_TOL = 1e-4
@@ -176,6 +177,15 @@ def _check_params(n_spins, n_per_class, delta_min, delta_max, window) -> dict:
     n_spins = _check_spins(n_spins)
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, (int, np.integer)) or n_per_class < 2:
         raise InputError(f"n_per_class must be an integer >= 2 (grid points per class), got {n_per_class!r}")
+    if n_per_class > MAX_PER_CLASS:
+        raise InputError(f"n_per_class={n_per_class} is more than {MAX_PER_CLASS} grid points per class; each is an "
+                         "exact diagonalisation, and the paper uses 83")
+    need = 2 * int(n_per_class) * 2**n_spins * 8  # the grid's states, complex64
+    from ..memory import host_memory
+
+    if need > host_memory() // 2:
+        raise InputError(f"{2 * n_per_class} states of {n_spins} spins need {need / 2**30:.1f} GiB, more than half "
+                         f"of the {host_memory() / 2**30:.1f} GiB available; use fewer grid points")
     window = _check_float(window, "window")
     delta_min = _check_float(delta_min, "delta_min")
     delta_max = _check_float(delta_max, "delta_max")

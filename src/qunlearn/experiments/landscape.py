@@ -179,6 +179,7 @@ def run(cfg: LandscapeConfig, workdir, *, fresh: bool = False, executor=None,
     run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     check_memory(cfg.models, ds, 1 + len(cfg.alphas), cfg.precision)
+    cfg.check_data(ds)
     run_dir.start()
     todo = cells(cfg)
     tables = run_cells(run_dir, executor, todo, _cell, (cfg, ds), on_cell, cell_id=cell_id)

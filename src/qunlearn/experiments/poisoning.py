@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .. import data as data_mod
+from ..errors import count
 from ..config import PoisonConfig
 from ..poison import flip_mask
 from ..runs import RunDir
@@ -110,7 +111,7 @@ class PoisonResult(Result):
         cfg, res = self.cfg, drop_diverged(self.results)
         if res.empty:
             return []  # every run diverged: nothing to draw (the terminal and the report say so)
-        title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {cfg.runs} runs"
+        title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {count(cfg.runs, 'run')}"
         labels = {name: mc.describe() for name, mc in cfg.models.items()}
         main = res[res["model"].isin(["qnn", "mlp"])]
         paths = plots.figure2(main if len(main) else res, self.path / "figure2", title=title,

@@ -100,14 +100,16 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
     return top, parts
 
 
-def check_inputs(parts: list[Part]) -> None:
-    """Load every dataset and check every model fits in memory: refuse bad input before any work."""
+def check_inputs(parts: list[Part]) -> list:
+    """Load every dataset and check every model fits in memory: refuse bad input before any work.
+
+    Returns the dataset of every part (for estimates)."""
     import json
 
     from .. import data as data_mod
     from .common import check_memory
 
-    loaded = {}
+    loaded, per_part = {}, []
     for part in parts:
         cfg = part.cfg
         key = (cfg.dataset, json.dumps(cfg.data_options, sort_keys=True))
@@ -116,6 +118,10 @@ def check_inputs(parts: list[Part]) -> None:
         if hasattr(cfg, "models"):
             runs = getattr(cfg, "runs", 1 + len(getattr(cfg, "alphas", ())))
             check_memory(cfg.models, loaded[key], runs, cfg.precision)
+        if hasattr(cfg, "check_data"):
+            cfg.check_data(loaded[key])
+        per_part.append(loaded[key])
+    return per_part
 
 
 def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .. import data as data_mod
 from ..config import SWEEPS, SweepConfig
+from ..errors import count
 from ..runs import RunDir
 from ..unlearn import resolve_weights
 from .common import Result, cell_key, check_memory, open_run, run_cells
@@ -162,7 +163,7 @@ class SweepResult(Result):
         s = self._means()
         table = pd.DataFrame({c: s[c] if c == "model" else s[c].map(lambda v: f"{v:.2f}") for c in self.by})
         table["val acc"] = [pm(m, sd) for m, sd in zip(s["mean"], s["std"])]
-        return [(f"{self.cfg.method} sweep: final validation accuracy, mean ± std over {self.cfg.unlearn.runs} runs",
+        return [(f"{self.cfg.method} sweep: final validation accuracy, mean ± std over {count(self.cfg.unlearn.runs, 'run')}",
                  table)]
 
     def notes(self) -> list[str]:
