@@ -21,7 +21,7 @@ from qunlearn.errors import InputError
 TINY = """
 preset = "quick"
 [mnist]
-parts = ["poison", "unlearn", "sweeps", "embed"]
+parts = ["poison", "unlearn", "sweeps", "landscape", "embed"]
 [mnist.poison]
 alphas = [0.0, 0.3, 0.6]
 runs = 1
@@ -50,12 +50,28 @@ epochs = 2
 epochs = 2
 [mnist.sweeps]
 grid = [0.0, 0.5]
+[mnist.landscape]
+alphas = [0.3]
+seeds = [0, 1]
+n_hessian = 15
+data_options = {n_per_class = 30}
+[mnist.landscape.models.qnn]
+depth = 1
+[mnist.landscape.models.qnn.train]
+epochs = 2
+eval_every = 2
+[mnist.landscape.models.mlp]
+hidden = [3]
+[mnist.landscape.models.mlp.train]
+epochs = 2
+eval_every = 2
 [mnist.embed]
 perplexity = 5.0
 """
 
 TABLES = ["poison/results.csv", "poison/history.csv", "unlearn/results.csv", "unlearn/history.csv",
-          "sweep-scrub/results.csv", "sweep-gradient_ascent/results.csv", "embed/embedding.csv"]
+          "sweep-scrub/results.csv", "sweep-gradient_ascent/results.csv", "landscape/results.csv",
+          "embed/embedding.csv"]
 
 
 def cell_stamps(path: Path) -> dict:
@@ -195,18 +211,23 @@ def test_reference_run_writes_every_part_and_the_report(reference):
     assert a.read_bytes() == b.read_bytes()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM])
-def test_signal_mid_run_then_resume_recomputes_nothing(reference, tiny_toml, tmp_path, sig):
+# (part, cell files that must exist before the signal): a kill inside each kind of part
+KILL_POINTS = [("poison", "*.csv", 3), ("unlearn", "*.npz", 1), ("sweep-scrub", "*.csv", 1), ("landscape", "*.csv", 1)]
+
+
+@pytest.mark.parametrize("part,pattern,count", KILL_POINTS, ids=[k[0] for k in KILL_POINTS])
+def test_signal_mid_run_then_resume_recomputes_nothing(reference, tiny_toml, tmp_path, part, pattern, count):
     ref, _ = reference
+    sig = signal.SIGTERM
     out = tmp_path / "run"
     args = ["reproduce", "mnist", "--config", str(tiny_toml), "--out", str(out)]
     proc = qunlearn_proc(args)
-    cells = out / "mnist" / "poison" / "cells"
+    cells = out / "mnist" / part / "cells"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if cells.exists() and len(list(cells.glob("*.csv"))) >= 3:
+        if cells.exists() and len(list(cells.glob(pattern))) >= count:
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "the run finished before it could be interrupted"
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -226,6 +247,7 @@ def test_signal_mid_run_then_resume_recomputes_nothing(reference, tiny_toml, tmp
     assert stderr.count("cached") >= len([n for n in finished if n.endswith(".csv")])
     for t in TABLES:  # the resumed run equals the uninterrupted one, bit for bit: determinism included
         pd.testing.assert_frame_equal(pd.read_csv(out / "mnist" / t), pd.read_csv(ref / "mnist" / t), check_exact=True)
+        assert (out / "mnist" / t).read_bytes() == (ref / "mnist" / t).read_bytes(), t  # NaN is written as nothing
 
 
 def test_rerun_of_a_finished_run_recomputes_nothing(reference, tiny_toml, capsys):
@@ -295,7 +317,9 @@ STUDY_BAD = [
     ("unknown model kind", lambda t: R + ["--config", _toml(t, '[mnist.poison.models.qnn]\nkind = "cnn"')],
      "unknown model"),
     ("unknown dataset section", lambda t: R + ["--config", _toml(t, "[cifar.poison]\nruns = 2")], "cifar"),
-    ("too much memory", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nruns = 10000000")], "GiB"),
+    ("too much memory", lambda t: R + ["--config", _toml(
+        t, "[mnist.poison]\nruns = 1000\n[mnist.poison.models.qnn.train]\nbatch_size = 500")], "GiB"),
+    ("too many runs", lambda t: R + ["--config", _toml(t, "[mnist.poison]\nruns = 10000000")], "1,000"),
     ("qubits beyond memory", lambda t: ["reproduce", "xxz", "--config",
                                         _toml(t, "[xxz.poison]\ndata_options = {n_spins = 30}")], "GiB"),
     ("missing MNIST file", lambda t: R + ["--config", _toml(

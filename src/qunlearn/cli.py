@@ -19,7 +19,7 @@ from rich.table import Table
 
 from .errors import InputError, check_alpha, count
 from .executor import check_args as check_executor_args
-from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_weights  # noqa: F401
+from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_weights  # noqa: F401
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -114,54 +114,15 @@ def _given(**fields) -> dict:
 
 def _section(part: str, common: _Common, dataset: str, over: dict, models: Optional[str] = None,
              model_over: Optional[dict] = None) -> dict:
-    """The validated configs of ``dataset``: preset, then the config file, then the flags ``over``
-    (a tree of ``{part: {field: value}}``), through the one override path of :func:`qunlearn.study.resolve`.
-
-    ``models`` (a comma list of the preset's model names) replaces the model table of
-    ``part``; ``model_over`` (e.g. ``{"train": {"epochs": 3}}``) is applied to every model kept.
-    """
+    """The validated configs of ``dataset`` for a command's flags (:func:`qunlearn.study.resolve_part`)."""
     from . import study as st
 
-    preset, config, mnist_path = common.preset, common.config, common.mnist_path
-    over = {k: {**v, **_given(precision=common.precision)} if k in ("poison", "unlearn", "landscape") else v
-            for k, v in over.items()}
-    if dataset not in st.DATASET_NAMES:
-        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(st.DATASET_NAMES)}")
-    if preset not in ("paper", "quick"):
-        raise InputError(f"unknown preset {preset!r}; use paper or quick")
-    if mnist_path is not None and dataset != "mnist":
-        raise InputError("--mnist-path applies to --dataset mnist only")
-    if common.xxz_phase is not None and dataset != "xxz":
-        raise InputError("--xxz-phase applies to --dataset xxz only")
-    model_over = {k: v for k, v in (model_over or {}).items() if v}
-    if models is not None or model_over:
-        key = "unlearn" if part == "sweeps" else part
-        names = tuple(st.resolve(preset, (dataset,), config).to_dict()[dataset][key]["models"])
-        chosen = names if models is None else parse_list(models, names, "model", "--model")
-        over = {**over, key: {**over.get(key, {}), "models": {m: model_over for m in chosen}}}
-    section = st.resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over},
-                         xxz_phase=common.xxz_phase).sections[dataset]
-    section["overridden"] = _overridden(st.preset_for(preset, (dataset,))[dataset], section, part)
-    return section
-
-
-def _overridden(preset_tree: dict, section: dict, part: str) -> list[str]:
-    """The fields of ``part`` that differ from the preset (for titles: a figure says what it shows)."""
-    from .runs import _diff
-
-    if part == "sweeps":  # the sweep's unlearning config and grid; its method list is the sweep's own
-        sweep = next(iter(section["sweeps"].values()))
-        before = {**preset_tree["unlearn"], "grid": preset_tree["sweeps"]["grid"], "methods": None, "weights": None}
-        after = {**sweep.unlearn.to_dict(), "grid": list(sweep.grid), "methods": None, "weights": None}
-    else:
-        before, after = preset_tree[part], section[part].to_dict()
-    names = []
-    for d in _diff(before, after):
-        path = d.split(":")[0].replace(" (new)", "").replace(" (removed)", "").split(".")
-        name = "models" if path[0] == "models" and len(path) <= 2 else path[-1]
-        if name not in names:
-            names.append(name)
-    return names
+    if models is not None:
+        names = st.model_names(common.preset, dataset, common.config, part)
+        models = parse_list(models, names, "model", "--model")
+    return st.resolve_part(part, common.preset, dataset, over, config=common.config, mnist_path=common.mnist_path,
+                           xxz_phase=common.xxz_phase, precision=common.precision, models=models,
+                           model_over=model_over)
 
 
 def _title(what: str, common: _Common, section: dict) -> str:
@@ -195,16 +156,12 @@ def _run(parts: list, executor: tuple, title: str, go=None) -> list:
 
 def _report_divergence(parts: list, results: list) -> bool:
     """One line per cell with diverged runs; True if every run of some cell diverged."""
-    from .progress import cell_label
-
     lost = False
     for part, result in zip(parts, results):
-        for row in result.diverged().itertuples(index=False):
-            d = row._asdict()
-            cell = cell_label(tuple(str(v) for k, v in d.items() if k not in ("dataset", "runs", "diverged")))
-            err.print(f"{part.label} {cell}: {d['diverged']} of {d['runs']} runs diverged (non-finite loss); "
-                      "excluded from every mean", highlight=False, markup=False, soft_wrap=True)
-            lost |= d["diverged"] == d["runs"]
+        lines, all_lost = result.divergence()
+        for line in lines:
+            err.print(f"{part.label} {line}", highlight=False, markup=False, soft_wrap=True)
+        lost |= all_lost
     return lost
 
 
@@ -293,9 +250,7 @@ def _unlearn_over(attack, alpha, methods, runs, seed, weights=()) -> dict:
     from .poison import ATTACKS
     from .unlearn import METHODS, PAPER_METHODS
 
-    named = {"all": tuple(METHODS), "paper": PAPER_METHODS}
-    method_list = None if methods is None else named.get(methods) or parse_list(
-        methods, tuple(METHODS), "unlearning method", "--methods")
+    method_list = parse_methods(methods, tuple(METHODS), PAPER_METHODS)
     if attack is not None and attack not in ATTACKS:
         raise InputError(f"unknown attack {attack!r}; use one of {', '.join(ATTACKS)}")
     return _given(attack=attack, alpha=None if alpha is None else check_alpha(alpha), methods=method_list,
@@ -425,25 +380,13 @@ def config_show(
 ):
     """Print the resolved study config as TOML (a starting point for a config file)."""
     from . import study as st
-    from .config import DATASET_NAMES
 
     if name.endswith(".toml") or Path(name).is_file():
         if config is not None:
             raise InputError("give one config file: either NAME or --config")
         config, name = Path(name), None
-    preset, datasets = name, DATASET_NAMES
-    if name in st.STUDY_PRESETS and name != "quick":
-        datasets = (name.split("-", 1)[1],)
-    elif name is None:
-        overrides = st.read_toml(config)
-        datasets = tuple(d for d in DATASET_NAMES if d in overrides) or DATASET_NAMES
-    elif name not in ("paper", "quick"):
-        raise InputError(f"unknown preset {name!r}; use one of {', '.join(st.STUDY_PRESETS)}, paper, or a .toml file")
-    resolved = st.resolve(preset, datasets, config)
+    resolved = st.resolve(name, st.datasets_of(name, config), config)
     out.print(st.to_toml(resolved.to_dict()), markup=False, highlight=False, soft_wrap=True, end="")
-
-
-REPRODUCE_TARGETS = ("mnist", "xxz", "all")
 
 
 @app.command()
@@ -535,31 +478,13 @@ def data_xxz(
     t0 = time.perf_counter()
     ds = load("xxz", n_spins=n_spins, n_per_class=n_per_class, delta_min=delta_min, delta_max=delta_max, window=window,
              phase=phase, phase_seed=phase_seed, rebuild=rebuild)
-    rows = xxz.summary_table(ds)
-    info = ds.info
-    out.print(f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}")
-    out.print(
-        f"grid: class 0 (XY) Delta in [{info['delta_min']}, {1 - info['window']:.3f}], "
-        f"class 1 (Neel) Delta in [{1 + info['window']:.3f}, {info['delta_max']}], {info['n_per_class']} points each"
-    )
-    s = ds.summary()
-    out.print(f"train: {s['n_train']} states {s['train_per_class']}; validation: {s['n_val']} states {s['val_per_class']}")
-    out.print(f"gauge: {info['gauge']}")
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    fmt = lambda v, d: f"{v.min():.{d}f} .. {v.max():.{d}f}"  # noqa: E731
-    grouped = [(split, str(label), str(len(g)), fmt(g["delta"], 3), fmt(g["energy"], 4), f"{g['gap'].min():.4f}")
-               for (split, label), g in df.groupby(["split", "label"], sort=True)]
-    _print_table("ground states", pd.DataFrame(grouped, columns=["split", "label", "states", "Delta range",
-                                                                 "E0 range", "min gap"]))
-    if show_states:
-        df = df.sort_values("delta")
-        _print_table("all states", pd.DataFrame({"split": df["split"], "Delta": df["delta"].map("{:.4f}".format),
-                                                 "label": df["label"].astype(str), "E0": df["energy"].map("{:.6f}".format),
-                                                 "gap": df["gap"].map("{:.4f}".format)}))
-    out.print(f"smallest gap {info['gap_min']:.4f} at Delta = {info['delta_at_gap_min']:.3f}")
-    out.print(f"cache: {info.get('cache_path')}  ({time.perf_counter() - t0:.1f}s)")
+    lines, tables = xxz.describe(ds, states=show_states)
+    for line in lines[:-1]:
+        out.print(line, highlight=False)
+    for title, table in tables:
+        _print_table(title, table)
+    out.print(lines[-1], highlight=False)
+    out.print(f"cache: {ds.info.get('cache_path')}  ({time.perf_counter() - t0:.1f}s)", highlight=False)
 
 
 @data_app.command("mnist")

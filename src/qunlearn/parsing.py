@@ -82,3 +82,11 @@ def parse_list(text: str, allowed: tuple[str, ...], what: str, flag: str) -> tup
     return check_choices(items, allowed, what)
 
 
+
+
+def parse_methods(text: str | None, methods: tuple[str, ...], paper: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--methods``: ``all``, ``paper`` or a comma list of method names (None: the preset's)."""
+    if text is None:
+        return None
+    return {"all": tuple(methods), "paper": tuple(paper)}.get(text) or parse_list(
+        text, tuple(methods), "unlearning method", "--methods")

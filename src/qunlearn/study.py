@@ -70,6 +70,17 @@ def preset_study(name: str) -> dict[str, Any]:
     return {dataset: _dataset_section("paper", dataset)}
 
 
+def datasets_of(name: str | None, config_file: str | Path | None = None) -> tuple[str, ...]:
+    """The datasets a preset name covers (``paper-xxz``: xxz), or those a config file sets (no name)."""
+    if name is None:
+        return tuple(d for d in DATASET_NAMES if d in read_toml(config_file)) or DATASET_NAMES
+    if name in STUDY_PRESETS and name != "quick":
+        return (name.split("-", 1)[1],)
+    if name not in ("paper", "quick"):
+        raise InputError(f"unknown preset {name!r}; use one of {', '.join(STUDY_PRESETS)}, paper, or a .toml file")
+    return DATASET_NAMES
+
+
 def preset_for(preset: str, datasets: tuple[str, ...]) -> dict[str, Any]:
     """``paper`` / ``quick`` / a full preset name, restricted to ``datasets``."""
     for d in datasets:
@@ -344,3 +355,67 @@ def to_toml(d: dict[str, Any], header: str = "") -> str:
         sub = f"{header}.{_key(k)}" if header else _key(k)
         out += ("\n" if out else "") + to_toml(v, sub)
     return out
+
+
+# ------------------------------------------------------------------ one part from command-line flags
+
+
+def _part_key(part: str) -> str:
+    return "unlearn" if part == "sweeps" else part
+
+
+def model_names(preset: str, dataset: str, config_file: str | Path | None, part: str) -> tuple[str, ...]:
+    """The model names of ``part`` in the preset (after the config file): what ``--model`` may choose from."""
+    return tuple(resolve(preset, (dataset,), config_file).to_dict()[dataset][_part_key(part)]["models"])
+
+
+def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, config: str | Path | None = None,
+                 mnist_path: str | Path | None = None, xxz_phase: str | None = None, precision: str | None = None,
+                 models: tuple[str, ...] | None = None, model_over: dict | None = None) -> dict[str, Any]:
+    """The validated section of ``dataset`` for one experiment command: preset, then the config file, then
+    the flags, through the one override path of :func:`resolve`.
+
+    ``over`` is the flags as a tree ``{part: {field: value}}``; ``models`` (names
+    of the preset's models) replaces the model table of ``part`` and
+    ``model_over`` (e.g. ``{"train": {"epochs": 3}}``) is applied to every model
+    kept. The section also holds ``overridden``: the fields that differ from the
+    preset, for titles that say what they show.
+    """
+    if dataset not in DATASET_NAMES:
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    if preset not in ("paper", "quick"):
+        raise InputError(f"unknown preset {preset!r}; use paper or quick")
+    if mnist_path is not None and dataset != "mnist":
+        raise InputError("--mnist-path applies to --dataset mnist only")
+    if xxz_phase is not None and dataset != "xxz":
+        raise InputError("--xxz-phase applies to --dataset xxz only")
+    if precision is not None:
+        over = {k: {**v, "precision": precision} if k in DATA_PARTS else v for k, v in over.items()}
+    model_over = {k: v for k, v in (model_over or {}).items() if v}
+    if models is not None or model_over:
+        key = _part_key(part)
+        chosen = models if models is not None else model_names(preset, dataset, config, part)
+        over = {**over, key: {**over.get(key, {}), "models": {m: model_over for m in chosen}}}
+    section = resolve(preset, (dataset,), config, mnist_path=mnist_path, overrides={dataset: over},
+                      xxz_phase=xxz_phase).sections[dataset]
+    section["overridden"] = _overridden(preset_for(preset, (dataset,))[dataset], section, part)
+    return section
+
+
+def _overridden(preset_tree: dict, section: dict, part: str) -> list[str]:
+    """The fields of ``part`` that differ from the preset."""
+    from .runs import _diff
+
+    if part == "sweeps":  # the sweep's unlearning config and grid; its method list is the sweep's own
+        sweep = next(iter(section["sweeps"].values()))
+        before = {**preset_tree["unlearn"], "grid": preset_tree["sweeps"]["grid"], "methods": None, "weights": None}
+        after = {**sweep.unlearn.to_dict(), "grid": list(sweep.grid), "methods": None, "weights": None}
+    else:
+        before, after = preset_tree[part], section[part].to_dict()
+    names = []
+    for d in _diff(before, after):
+        path = d.split(":")[0].replace(" (new)", "").replace(" (removed)", "").split(".")
+        name = "models" if path[0] == "models" and len(path) <= 2 else path[-1]
+        if name not in names:
+            names.append(name)
+    return names

@@ -53,6 +53,7 @@ __all__ = [
     "ground_state",
     "load_xxz",
     "make_grid",
+    "describe",
     "summary_table",
     "xxz_hamiltonian",
 ]
@@ -425,6 +426,32 @@ def load_xxz(
         "format_version": FORMAT_VERSION,
     }
     return Dataset("xxz", states[train], labels[train], states[val], labels[val], info)
+
+
+def describe(ds: Dataset, states: bool = False) -> tuple[list[str], list]:
+    """What ``qunlearn data xxz`` prints: lines about the grid and ``(title, table)`` pairs of display tables
+    (the states per split and label; with ``states``, every state)."""
+    import pandas as pd
+
+    info, s = ds.info, ds.summary()
+    lines = [f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}",
+             f"grid: class 0 (XY) Delta in [{info['delta_min']}, {1 - info['window']:.3f}], class 1 (Neel) Delta in "
+             f"[{1 + info['window']:.3f}, {info['delta_max']}], {info['n_per_class']} points each",
+             f"train: {s['n_train']} states {s['train_per_class']}; validation: {s['n_val']} states {s['val_per_class']}",
+             f"gauge: {info['gauge']}",
+             f"smallest gap {info['gap_min']:.4f} at Delta = {info['delta_at_gap_min']:.3f}"]
+    df = pd.DataFrame(summary_table(ds))
+    span = lambda v, d: f"{v.min():.{d}f} .. {v.max():.{d}f}"  # noqa: E731
+    grouped = pd.DataFrame([(split, str(label), str(len(g)), span(g["delta"], 3), span(g["energy"], 4),
+                             f"{g['gap'].min():.4f}") for (split, label), g in df.groupby(["split", "label"])],
+                           columns=["split", "label", "states", "Delta range", "E0 range", "min gap"])
+    tables = [("ground states", grouped)]
+    if states:
+        df = df.sort_values("delta")
+        tables.append(("all states", pd.DataFrame({
+            "split": df["split"], "Delta": df["delta"].map("{:.4f}".format), "label": df["label"].astype(str),
+            "E0": df["energy"].map("{:.6f}".format), "gap": df["gap"].map("{:.4f}".format)})))
+    return lines, tables
 
 
 def summary_table(ds: Dataset) -> list[dict]:

@@ -203,6 +203,15 @@ class Result:
             return pd.DataFrame()
         return diverged_runs(results)
 
+    def divergence(self) -> tuple[list[str], bool]:
+        """A line per cell with diverged runs, and whether every run of some cell diverged."""
+        lines, lost = [], False
+        for d in self.diverged().to_dict("records"):
+            cell = " ".join(str(v) for k, v in d.items() if k not in ("dataset", "runs", DIVERGED))
+            lines.append(f"{cell}: {d[DIVERGED]} of {d['runs']} runs diverged (non-finite loss); excluded from every mean")
+            lost |= d[DIVERGED] == d["runs"]
+        return lines, lost
+
 
 def pm(mean: float, std: float) -> str:
     """``mean ± std`` to three decimals; the mean alone without a spread; ``-`` for no value."""
