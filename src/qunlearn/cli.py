@@ -19,7 +19,7 @@ from rich.table import Table
 
 from .errors import InputError, check_alpha, count
 from .executor import check_args as check_executor_args
-from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_weights  # noqa: F401
+from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_seeds, parse_weights  # noqa: F401
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -61,7 +61,8 @@ WORKERS = typer.Option(None, "--workers", help="start a local dask cluster of N 
 
 # The options every experiment command takes, added to its signature by @_experiment.
 _SHARED = {
-    "preset": (str, typer.Option("paper", help="paper (the paper's settings) or quick")),
+    "preset": (Optional[str], typer.Option(None, help="paper (the paper's settings) or quick [the config file's "
+                                                      "preset, else paper]")),
     "config": (Optional[Path], typer.Option(None, "--config", help="TOML file overriding any field of the preset "
                                                                    "(flags override it)")),
     "precision": (Optional[str], typer.Option(None, help="circuit precision: complex64 or complex128 [complex64]")),
@@ -75,7 +76,7 @@ _SHARED = {
 
 
 class _Common(NamedTuple):
-    preset: str
+    preset: Optional[str]
     config: Optional[Path]
     precision: Optional[str]
     mnist_path: Optional[Path]
@@ -100,11 +101,24 @@ def _experiment(fn):
     def command(**kw):
         common = _Common(**{k: kw.pop(k) for k in _SHARED})
         check_executor_args(*common.where)
-        return fn(**kw, common=common)
+        return fn(**kw, common=common._replace(preset=_preset(common.preset, common.config)))
 
     command.__signature__ = sig.replace(parameters=params)
     del command.__wrapped__  # typer reads the signature above, not fn's
     return command
+
+
+def _preset(flag: Optional[str], config: Optional[Path]) -> str:
+    """``--preset``, else the config file's ``preset`` (paper-mnist and paper-xxz mean paper), else paper."""
+    from . import study as st
+
+    name = flag
+    if name is None and config is not None:
+        name = st.read_toml(config).get("preset")
+        if name is not None and name not in ("paper", "quick") + st.STUDY_PRESETS:
+            raise InputError(f"config file {str(config)!r}: unknown preset {name!r}; use paper or quick")
+        name = "paper" if name in ("paper-mnist", "paper-xxz") else name
+    return name or "paper"
 
 
 def _given(**fields) -> dict:
@@ -131,8 +145,8 @@ def _title(what: str, common: _Common, section: dict) -> str:
     return f"{what} ({common.preset} preset" + (f"; changed: {', '.join(changed)})" if changed else ")")
 
 
-def _run(parts: list, executor: tuple, title: str, go=None) -> list:
-    """Run a plan (inputs checked first) with progress; return the results.
+def _run(parts: list, executor: tuple, title: str, go=None, datasets: list | None = None) -> list:
+    """Run a plan (inputs checked first, unless ``datasets`` says they were) with progress; return the results.
 
     ``go(executor, on_part, on_cell)`` runs it (default: every part in order).
     """
@@ -141,7 +155,7 @@ def _run(parts: list, executor: tuple, title: str, go=None) -> list:
     from .progress import Reporter, estimate_seconds, fmt_duration
 
     check_executor_args(*executor)
-    datasets = rp.check_inputs(parts)
+    datasets = datasets or rp.check_inputs(parts)
     seconds = sum(estimate_seconds(p, ds) for p, ds in zip(parts, datasets))
     cells = sum(p.total for p in parts)
     out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
@@ -183,12 +197,13 @@ def _print_table(title: str, df) -> None:
     out.print(t)
 
 
-def _single(experiment: str, cfg, out_dir: Path, fresh: bool, title: str, executor: tuple, **figure_options) -> None:
+def _single(experiment: str, cfg, out_dir: str, fresh: bool, title: str, executor: tuple, **figure_options) -> None:
     from .experiments import reproduce as rp
 
-    part = rp.single(experiment, cfg, out_dir, fresh, title, **figure_options)  # refuses a clashing directory, touches nothing
+    datasets = rp.check_inputs([cfg])  # bad data or sizes are named before the directory is looked at
+    part = rp.single(experiment, cfg, out_dir, fresh, title, **figure_options)  # refuses a clashing directory
     t0 = time.perf_counter()
-    result, = _run([part], executor, title)
+    result, = _run([part], executor, title, datasets=datasets)
     _print_results([part], [result])
     out.print(f"finished in {time.perf_counter() - t0:.1f}s", highlight=False)
     out.print(f"config:   {result.path / 'config.json'}", highlight=False)
@@ -211,7 +226,7 @@ def poison(
     alphas: Optional[str] = typer.Option(None, help="noise ratios: start:stop:step (stop included) or a comma list "
                                                     "[0:0.9:0.1]"),
     runs: Optional[int] = RUNS,
-    out_dir: Path = typer.Option(Path("runs/poison"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/poison", "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="override the preset's epochs (all models)"),
     batch_size: Optional[int] = typer.Option(None, help="override the preset's batch size (all models)"),
     lr: Optional[float] = typer.Option(None, help="override the preset's learning rate (all models)"),
@@ -224,7 +239,7 @@ def poison(
 
     over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
                   alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed)
-    sec = _section("poison", common, dataset, {"poison": over}, models=model or ("qnn,mlp" if not common.config else None),
+    sec = _section("poison", common, dataset, {"poison": over}, models=model if model is not None else ("qnn,mlp" if not common.config else None),
                    model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})
     _single("poison", sec["poison"], out_dir, common.fresh, _title(dataset.upper(), common, sec), common.where,
             published=published)
@@ -232,7 +247,7 @@ def poison(
 
 @app.command()
 def quickstart(
-    out_dir: Path = typer.Option(Path("runs/quickstart"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/quickstart", "--out", help="run directory"),
     fresh: bool = FRESH,
 ):
     """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
@@ -266,7 +281,7 @@ def unlearn(
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
     methods: str = typer.Option("paper", help="comma list of methods, 'paper' (retrain,finetune,scrub,gradient_ascent) or 'all'"),
     runs: Optional[int] = RUNS,
-    out_dir: Path = typer.Option(Path("runs/unlearn"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/unlearn", "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models) [paper 50]"),
     batch_size: Optional[int] = typer.Option(None, help="unlearning batch size (all models)"),
     lr: Optional[float] = typer.Option(None, help="unlearning learning rate (all models)"),
@@ -295,7 +310,7 @@ def sweep(
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
     grid: str = typer.Option("0:0.9:0.1", help="weight values: start:stop:step or a comma list"),
     runs: Optional[int] = RUNS,
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="run directory [runs/sweep-METHOD]"),
+    out_dir: Optional[str] = typer.Option(None, "--out", help="run directory [runs/sweep-METHOD]"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models)"),
     train_epochs: Optional[int] = typer.Option(None, help="epochs of training the model to unlearn"),
     seed: Optional[int] = SEED,
@@ -313,7 +328,7 @@ def sweep(
                    model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})
     cfg = sec["sweeps"][method]
     title = _title(f"{dataset.upper()} {method} weight sweep (alpha={cfg.unlearn.alpha})", common, sec)
-    _single("sweep", cfg, out_dir or Path(f"runs/sweep-{method}"), common.fresh, title, common.where)
+    _single("sweep", cfg, out_dir if out_dir is not None else f"runs/sweep-{method}", common.fresh, title, common.where)
 
 
 @app.command()
@@ -325,19 +340,14 @@ def landscape(
     alphas: Optional[str] = typer.Option(None, help="noisy label-flip ratios (the clean model is always trained) "
                                                     "[0.2,0.3,0.4]"),
     seeds: Optional[str] = typer.Option(None, help="comma list of seeds [0,42,123,1024,2048]"),
-    out_dir: Path = typer.Option(Path("runs/landscape"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/landscape", "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="override the training epochs"),
     n_hessian: Optional[int] = typer.Option(None, help="held-out points in the Hessian's loss [100]"),
     common: _Common = None,
 ):
     """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
-    seed_list = None
-    if seeds is not None:
-        try:
-            seed_list = [int(p.strip()) for p in seeds.split(",")]
-        except ValueError:
-            raise InputError(f"seeds must be comma-separated non-negative integers, got {seeds!r}") from None
-    over = _given(alphas=None if alphas is None else parse_alphas(alphas), seeds=seed_list, n_hessian=n_hessian)
+    over = _given(alphas=None if alphas is None else parse_alphas(alphas),
+                  seeds=None if seeds is None else parse_seeds(seeds), n_hessian=n_hessian)
     sec = _section("landscape", common, dataset, {"landscape": over}, models=model,
                    model_over={"train": _given(epochs=epochs, eval_every=epochs)})
     _single("landscape", sec["landscape"], out_dir, common.fresh,
@@ -349,7 +359,7 @@ def embed(
     dataset: str = DATASET,
     attack: Optional[str] = typer.Option(None, help="comma list of attacks [label-flip,feature-randomization]"),
     alpha: Optional[str] = typer.Option(None, help="noise ratio [0.3]"),
-    out_dir: Path = typer.Option(Path("runs/embed"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/embed", "--out", help="run directory"),
     seed: Optional[int] = typer.Option(None, help="seed of the poisoning and of t-SNE [0]"),
     perplexity: Optional[float] = typer.Option(None, help="t-SNE perplexity [30]"),
     mnist_path: Optional[Path] = MNIST_PATH,
@@ -395,7 +405,7 @@ def reproduce(
     preset: Optional[str] = typer.Option(None, help="paper (the paper's settings) or quick; also paper-mnist, "
                                                     "paper-xxz [default: the config file's preset, else paper]"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file overriding any field of the preset"),
-    out_dir: Path = typer.Option(Path("runs/reproduce"), "--out", help="run directory"),
+    out_dir: str = typer.Option("runs/reproduce", "--out", help="run directory"),
     mnist_path: Optional[Path] = typer.Option(None, help="full MNIST (mnist.npz or a directory of IDX files) "
                                                          "for every MNIST part"),
     xxz_phase: Optional[str] = XXZ_PHASE,
@@ -421,11 +431,12 @@ def reproduce(
     if xxz_phase is not None and "xxz" not in datasets:
         raise InputError("--xxz-phase applies to reproduce xxz or all")
     study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase)
+    loaded = rp.check_inputs(rp.configs(study))  # bad data or sizes are named before the directory is looked at
     top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()
     name = preset or (st.read_toml(config).get("preset") if config is not None else None) or "paper"
     results = _run(parts, (executor, scheduler, workers), f"reproduce {target} ({name} preset"
-                   + (", with the overrides of the config file)" if config is not None else ")"),
+                   + (", with the overrides of the config file)" if config is not None else ")"), datasets=loaded,
                    go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part,
                                                           on_cell=on_cell))
     lost = _report_divergence(parts, results)
@@ -521,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
         out.print(e.ctx.get_help() if e.ctx is not None else "usage: qunlearn COMMAND --help", markup=False, highlight=False)
         return _exit(0)
     except _cx.UsageError as e:
-        hint = f" (see 'qunlearn {e.ctx.info_name if e.ctx and e.ctx.parent else ''} --help')".replace("  ", " ")
+        path = e.ctx.command_path.replace("qunlearn", "", 1).strip() if e.ctx is not None else ""
+        hint = f" (see 'qunlearn {path} --help')".replace("  ", " ")
         err.print(f"qunlearn: error: {e.format_message()}{hint}".replace("\n", " "), highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
     except typer.Abort:

@@ -271,6 +271,10 @@ class SweepConfig:
         if len(self.grid) > MAX_GRID:
             raise InputError(f"the weight grid has {len(self.grid)} values, more than the {MAX_GRID} qunlearn accepts")
         grid = tuple(check_nonnegative(v, "weight grid value") for v in self.grid)
+        big = _largest(self.unlearn.precision)
+        if any(v > big for v in grid):
+            raise InputError(f"a weight grid value is not finite in {self.unlearn.precision} (largest {big:.3g}); "
+                             "use weights such as 0,0.5,1")
         if len(set(grid)) != len(grid):
             raise InputError(f"the weight grid has repeated values: {list(grid)}")
         if not grid:
@@ -366,6 +370,13 @@ class EmbedConfig(_Config):
         self._set("attacks", _check_attacks(self.attacks))
         self._set("alpha", check_alpha(self.alpha))
         self._set("perplexity", check_finite_positive(self.perplexity, "perplexity"))
+
+    def check_data(self, ds) -> None:
+        """Refuse a perplexity no neighbourhood of the data can have (t-SNE caps it at (n - 1) / 3)."""
+        n = len(ds.y_train)
+        if self.perplexity >= n:
+            raise InputError(f"perplexity {self.perplexity:g} is not below the {n} points embedded; t-SNE uses "
+                             f"at most (n - 1) / 3 = {(n - 1) / 3:.0f}: use e.g. --perplexity 30")
 
 
 # ------------------------------------------------------------------ presets

@@ -22,8 +22,10 @@ def parse_grid(text: str, what: str, flag: str, check) -> tuple[float, ...]:
             start, stop, step = (float(p) for p in parts)
         except ValueError:
             raise InputError(f"{what} range {text!r} must hold three numbers, e.g. 0:0.9:0.1") from None
-        if not all(math.isfinite(v) for v in (start, stop, step)) or step <= 0:
-            raise InputError(f"{what} range {text!r} needs a positive finite step, e.g. 0:0.9:0.1")
+        if not all(math.isfinite(v) for v in (start, stop, step)):
+            raise InputError(f"{what} range {text!r} needs finite start, stop and step, e.g. 0:0.9:0.1")
+        if step <= 0:
+            raise InputError(f"{what} range {text!r} needs a positive step, e.g. 0:0.9:0.1")
         if stop < start:
             raise InputError(f"{what} range {text!r} is empty (stop < start); e.g. 0:0.9:0.1")
         span = (stop - start) / step
@@ -90,3 +92,18 @@ def parse_methods(text: str | None, methods: tuple[str, ...], paper: tuple[str, 
         return None
     return {"all": tuple(methods), "paper": tuple(paper)}.get(text) or parse_list(
         text, tuple(methods), "unlearning method", "--methods")
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """A comma list of non-negative integer seeds (empty items refused)."""
+    items = [p.strip() for p in (text or "").split(",")]
+    if not any(items):
+        raise InputError(f"no seed given; pass e.g. {flag} 0,42,123")
+    if not all(items):
+        raise InputError(f"the seed list {text!r} has an empty item; e.g. {flag} 0,42,123")
+    if len(items) > MAX_VALUES:
+        raise InputError(f"{len(items)} seeds are more than the {MAX_VALUES} qunlearn accepts")
+    try:
+        return tuple(int(p) for p in items)
+    except ValueError:
+        raise InputError(f"seeds must be comma-separated non-negative integers, got {text!r}") from None

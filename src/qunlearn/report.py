@@ -38,8 +38,23 @@ class RunTables:
     parts: dict = field(default_factory=dict)  # (dataset, part) -> {"dir": Path, "results": DataFrame, ...}
 
 
+_NEEDED = {"results.csv": ("metric", "value"), "timing.csv": ("metric", "value"), "embedding.csv": ("panel", "x", "y")}
+
+
 def _read_csv(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.exists() else None
+    """A table qunlearn wrote, None if absent; a table without the columns qunlearn writes is refused."""
+    if not path.exists():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path} is not a readable table ({type(e).__name__}); rerun that experiment with --fresh") \
+            from None
+    missing = [c for c in _NEEDED.get(path.name, ()) if c not in table.columns]
+    if missing:
+        raise InputError(f"{path} is not a qunlearn table (no {', '.join(missing)} column); rerun that experiment "
+                         "with --fresh")
+    return table
 
 
 def _read_part(d: Path) -> dict[str, Any] | None:

@@ -197,6 +197,8 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike, experiment: str, config: dict[str, Any], *, fresh: bool = False,
                  inside: "RunDir | None" = None):
+        if not str(path).strip():
+            raise InputError("the output path is empty; pass --out DIR")
         self.path = check_output_dir(Path(path))
         self.experiment = experiment
         self.config = config

@@ -104,6 +104,10 @@ def preset_for(preset: str, datasets: tuple[str, ...]) -> dict[str, Any]:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML config file; a missing or malformed file is refused in one line."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"config file {str(path)!r} is a directory; pass a .toml file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"config file {str(path)!r} is not a regular file (a pipe or a device?); pass a .toml file")
     if not path.is_file():
         raise InputError(f"config file {str(path)!r} does not exist; check the path or see 'qunlearn config show quick'")
     try:
@@ -233,6 +237,8 @@ class Study:
                     raise InputError(f"{d}.parts: unknown part {p!r}; use some of {', '.join(PARTS)}")
             if not parts:
                 raise InputError(f"{d}.parts is empty; name at least one of {', '.join(PARTS)}")
+            if len(set(parts)) != len(parts):
+                raise InputError(f"{d}.parts names a part twice: {parts}; list each once")
             typed = {"parts": [p for p in PARTS if p in parts]}
             for name, cls in (("poison", PoisonConfig), ("unlearn", UnlearnConfig), ("landscape", LandscapeConfig)):
                 typed[name] = _typed(cls, sec[name], f"{d}.{name}")

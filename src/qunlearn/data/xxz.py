@@ -337,8 +337,10 @@ def _write_cache(path: Path, params: dict, data: dict) -> bool:
 def _check_phase(phase, phase_seed) -> tuple[str, int]:
     if phase not in PHASES:
         raise InputError(f"unknown XXZ phase {phase!r}; use one of {', '.join(PHASES)} (the global phase of each state)")
-    if isinstance(phase_seed, bool) or not isinstance(phase_seed, (int, np.integer)) or not 0 <= phase_seed < 2**63:
+    if isinstance(phase_seed, bool) or not isinstance(phase_seed, (int, np.integer)) or phase_seed < 0:
         raise InputError(f"phase_seed must be a non-negative integer, got {phase_seed!r}")
+    if phase_seed >= 2**63:
+        raise InputError(f"phase_seed = {phase_seed} does not fit in 63 bits; use a seed below {2**63}")
     return phase, int(phase_seed)
 
 

@@ -100,18 +100,27 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
     return top, parts
 
 
-def check_inputs(parts: list[Part]) -> list:
+def configs(study: Study) -> list:
+    """The config of every part :func:`plan` makes, in its order, without looking at any directory."""
+    out = []
+    for d, sec in study.sections.items():
+        for name in sec["parts"]:
+            out += list(sec["sweeps"].values()) if name == "sweeps" else [sec[name]]
+    return out
+
+
+def check_inputs(items: list) -> list:
     """Load every dataset and check every model fits in memory: refuse bad input before any work.
 
-    Returns the dataset of every part (for estimates)."""
+    ``items`` are parts or configs. Returns the dataset of each (for estimates)."""
     import json
 
     from .. import data as data_mod
     from .common import check_memory
 
     loaded, per_part = {}, []
-    for part in parts:
-        cfg = part.cfg
+    for item in items:
+        cfg = getattr(item, "cfg", item)
         key = (cfg.dataset, json.dumps(cfg.data_options, sort_keys=True))
         if key not in loaded:  # parts usually share their data options: load each set once
             loaded[key] = data_mod.load(cfg.dataset, **cfg.data_options)
