@@ -310,6 +310,25 @@ def embedding_figure(
     return save(fig, stem)
 
 
+def _alpha_panel(ax, title: str, ylabel: str | None) -> None:
+    """An accuracy-against-alpha panel: chance line, accuracy range, labels."""
+    ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
+    ax.set_ylim(-0.02, 1.04)
+    ax.set_title(title)
+    ax.set_xlabel(r"noise ratio $\alpha$")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+
+
+def _close(fig, axes, stem: Path, title: str | None, legend_size: int) -> list[Path]:
+    """Legend in the last panel, the title, and the saved files."""
+    axes[0, -1].legend(loc="lower left", fontsize=legend_size)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
                  labels: dict[str, str] | None = None) -> list[Path]:
     """Clean validation accuracy against alpha for every model of the sweep, per attack.
@@ -334,17 +353,8 @@ def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
                 style = dict(label=labels.get(model, model), color=colors[ci], marker="s")
                 ci += 1
             _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
-        ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
-        ax.set_ylim(-0.02, 1.04)
-        ax.set_title(f"validation accuracy, {ATTACK_LABELS.get(attack, attack)}")
-        ax.set_xlabel(r"noise ratio $\alpha$")
-        if j == 0:
-            ax.set_ylabel("accuracy (clean)")
-    axes[0, -1].legend(loc="lower left", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, stem)
+        _alpha_panel(ax, f"validation accuracy, {ATTACK_LABELS.get(attack, attack)}", "accuracy (clean)" if j == 0 else None)
+    return _close(fig, axes, stem, title, 8)
 
 
 def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFrame | None = None,
@@ -370,14 +380,5 @@ def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFr
         if qnn is not None:
             q = qnn[(qnn["attack"] == attack) & (qnn["metric"] == "val_acc")].groupby("alpha")["value"].mean()
             ax.plot(q.index, q.to_numpy(), color="0.35", lw=1.2, ls=":", label="QNN validation (either gauge)")
-        ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
-        ax.set_ylim(-0.02, 1.04)
-        ax.set_title(f"{model}: {ATTACK_LABELS.get(attack, attack)}")
-        ax.set_xlabel(r"noise ratio $\alpha$")
-        if j == 0:
-            ax.set_ylabel("accuracy")
-    axes[0, -1].legend(loc="lower left", fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, stem)
+        _alpha_panel(ax, f"{model}: {ATTACK_LABELS.get(attack, attack)}", "accuracy" if j == 0 else None)
+    return _close(fig, axes, stem, title, 7)
