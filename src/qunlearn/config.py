@@ -33,6 +33,7 @@ PRESETS = ("paper", "quick")
 ALPHA_GRID = tuple(round(0.1 * i, 10) for i in range(10))
 MAX_RUNS = 1000  # runs per cell
 MAX_GRID = 1000  # values in a grid (noise ratios, weights, seeds)
+MAX_PERPLEXITY = 1000
 
 __all__ = ["DATASET_NAMES", "MODEL_KINDS", "PRESETS", "ModelConfig", "PoisonConfig", "UnlearnConfig",
            "SweepConfig", "LandscapeConfig", "EmbedConfig", "preset_configs"]
@@ -370,13 +371,10 @@ class EmbedConfig(_Config):
         self._set("attacks", _check_attacks(self.attacks))
         self._set("alpha", check_alpha(self.alpha))
         self._set("perplexity", check_finite_positive(self.perplexity, "perplexity"))
+        if self.perplexity > MAX_PERPLEXITY:  # t-SNE caps it at (n - 1) / 3 for the data at hand; beyond this it is a typo
+            raise InputError(f"perplexity {self.perplexity:g} is more than the {MAX_PERPLEXITY} qunlearn accepts "
+                             "(a neighbourhood size; typical values are 5 to 50)")
 
-    def check_data(self, ds) -> None:
-        """Refuse a perplexity no neighbourhood of the data can have (t-SNE caps it at (n - 1) / 3)."""
-        n = len(ds.y_train)
-        if self.perplexity >= n:
-            raise InputError(f"perplexity {self.perplexity:g} is not below the {n} points embedded; t-SNE uses "
-                             f"at most (n - 1) / 3 = {(n - 1) / 3:.0f}: use e.g. --perplexity 30")
 
 
 # ------------------------------------------------------------------ presets

@@ -241,7 +241,6 @@ def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None, max_p
         return EmbedResult(cfg, run_dir, pd.read_csv(csv))
     t0 = time.perf_counter()
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
-    cfg.check_data(ds)
     table = embed(ds, cfg.attacks, cfg.alpha, seed=cfg.seed, perplexity=cfg.perplexity, max_points=max_points)
     run_dir.start()
     run_dir.write_table("embedding.csv", table)
