@@ -376,7 +376,6 @@ class EmbedConfig(_Config):
                              "(a neighbourhood size; typical values are 5 to 50)")
 
 
-
 # ------------------------------------------------------------------ presets
 # Paper settings: PROTOCOL.md, "Training settings". eval_every only sets how often
 # the learning curves are sampled, not the training itself.
