@@ -115,6 +115,8 @@ def _preset(flag: Optional[str], config: Optional[Path]) -> str:
     name = flag
     if name is None and config is not None:
         name = st.read_toml(config).get("preset")
+        if name is not None and not isinstance(name, str):
+            raise InputError(f"config file {str(config)!r}: preset must be a string such as \"quick\", got {name!r}")
         if name is not None and name not in ("paper", "quick") + st.STUDY_PRESETS:
             raise InputError(f"config file {str(config)!r}: unknown preset {name!r}; use paper or quick")
         name = "paper" if name in ("paper-mnist", "paper-xxz") else name
