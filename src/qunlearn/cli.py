@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from .console import DIVERGED_EXIT, err, out, print_claims, print_table, report_divergence, run_plan, run_single
 from .errors import InputError, check_alpha, count
 from .executor import check_args as check_executor_args
-from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_seeds, parse_weights  # noqa: F401
+from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_seeds, parse_weights
 
 try:  # typer >= 0.26 vendors click privately; older releases use click itself
     from typer._click import exceptions as _cx
@@ -37,12 +36,6 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect or generate the datasets.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
-out = Console(width=None if sys.stdout.isatty() else 170)
-err = Console(stderr=True, log_path=False)
-
-
-
-DIVERGED_EXIT = 3  # exit status when every run of some cell diverged (its results are not averaged)
 
 # ----------------------------------------------------------------- options shared by the commands
 
@@ -147,75 +140,6 @@ def _title(what: str, common: _Common, section: dict) -> str:
     return f"{what} ({common.preset} preset" + (f"; changed: {', '.join(changed)})" if changed else ")")
 
 
-def _run(parts: list, executor: tuple, title: str, go=None, datasets: list | None = None) -> list:
-    """Run a plan (inputs checked first, unless ``datasets`` says they were) with progress; return the results.
-
-    ``go(executor, on_part, on_cell)`` runs it (default: every part in order).
-    """
-    from .experiments import reproduce as rp
-    from .executor import make_executor
-    from .progress import Reporter, estimate_seconds, fmt_duration
-
-    check_executor_args(*executor)
-    datasets = datasets or rp.check_inputs(parts)
-    seconds = sum(estimate_seconds(p, ds) for p, ds in zip(parts, datasets))
-    cells = sum(p.total for p in parts)
-    out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
-              "cores by a rough estimate", highlight=False)
-    go = go or (lambda ex, on_part, on_cell: rp.run_parts(parts, ex, on_part, on_cell))
-    with make_executor(executor[0], scheduler=executor[1], workers=executor[2]) as ex:
-        if executor[0] != "local":
-            err.print(f"executor: {ex.describe()}", highlight=False)
-        with Reporter(err, parts, title) as rep:
-            return go(ex, rep.on_part, rep.on_cell)
-
-
-def _report_divergence(parts: list, results: list) -> bool:
-    """One line per cell with diverged runs; True if every run of some cell diverged."""
-    lost = False
-    for part, result in zip(parts, results):
-        lines, all_lost = result.divergence()
-        for line in lines:
-            err.print(f"{part.label} {line}", highlight=False, markup=False, soft_wrap=True)
-        lost |= all_lost
-    return lost
-
-
-def _print_results(parts: list, results: list) -> None:
-    for part, result in zip(parts, results):
-        for table_title, table in result.summary():
-            _print_table(f"{part.label}: {table_title}", table)
-        for line in result.notes():
-            out.print(line, highlight=False)
-
-
-def _print_table(title: str, df) -> None:
-    t = Table(title=title)
-    text = df.columns[: 2 if "method" in df.columns or "attack" in df.columns else 1]
-    for col in df.columns:
-        t.add_column(str(col), justify="left" if col in text else "right")
-    for row in df.itertuples(index=False):
-        t.add_row(*[str(v) for v in row])
-    out.print(t)
-
-
-def _single(experiment: str, cfg, out_dir: str, fresh: bool, title: str, executor: tuple, **figure_options) -> None:
-    from .experiments import reproduce as rp
-
-    datasets = rp.check_inputs([cfg])  # bad data or sizes are named before the directory is looked at
-    part = rp.single(experiment, cfg, out_dir, fresh, title, **figure_options)  # refuses a clashing directory
-    t0 = time.perf_counter()
-    result, = _run([part], executor, title, datasets=datasets)
-    _print_results([part], [result])
-    out.print(f"finished in {time.perf_counter() - t0:.1f}s", highlight=False)
-    out.print(f"config:   {result.path / 'config.json'}", highlight=False)
-    if result.figure_paths:
-        out.print("figures:  " + ", ".join(str(f) for f in result.figure_paths), highlight=False)
-    if _report_divergence([part], [result]):
-        err.print("qunlearn: every run of a cell diverged; lower the learning rate (--lr)", highlight=False)
-        raise typer.Exit(DIVERGED_EXIT)
-
-
 # ----------------------------------------------------------------- commands
 
 
@@ -261,6 +185,12 @@ def quickstart(
         f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {count(cfg.runs, 'run')} per alpha"
     )
     _single("poison", cfg, out_dir, fresh, "MNIST quickstart (quick preset)", common.where)
+
+
+def _single(*args, **kw) -> None:
+    if run_single(*args, **kw):
+        err.print("qunlearn: every run of a cell diverged; lower the learning rate (--lr)", highlight=False)
+        raise typer.Exit(DIVERGED_EXIT)
 
 
 def _unlearn_over(attack, alpha, methods, runs, seed, weights=()) -> dict:
@@ -437,11 +367,11 @@ def reproduce(
     top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()
     name = preset or (st.read_toml(config).get("preset") if config is not None else None) or "paper"
-    results = _run(parts, (executor, scheduler, workers), f"reproduce {target} ({name} preset"
+    results = run_plan(parts, (executor, scheduler, workers), f"reproduce {target} ({name} preset"
                    + (", with the overrides of the config file)" if config is not None else ")"), datasets=loaded,
                    go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part,
                                                           on_cell=on_cell))
-    lost = _report_divergence(parts, results)
+    lost = report_divergence(parts, results)
     out.print(f"finished in {time.perf_counter() - t0:.1f}s; run directory: {top.path}")
     if report:
         from . import report as rep_mod
@@ -463,12 +393,7 @@ def report_cmd(
     from . import report as rep
 
     md, page, found = rep.write(run_dir)
-    t = Table(title="claims of the paper, tested on this run")
-    for col in ("claim", "dataset", "status", "numbers"):
-        t.add_column(col)
-    for c in found:
-        t.add_row(str(c.number), c.dataset, c.status, c.evidence)
-    out.print(t)
+    print_claims(found)
     out.print(f"report:   {md}  and  {page}")
 
 
@@ -495,7 +420,7 @@ def data_xxz(
     for line in lines[:-1]:
         out.print(line, highlight=False)
     for title, table in tables:
-        _print_table(title, table)
+        print_table(title, table)
     out.print(lines[-1], highlight=False)
     out.print(f"cache: {ds.info.get('cache_path')}  ({time.perf_counter() - t0:.1f}s)", highlight=False)
 

@@ -1,0 +1,100 @@
+"""What qunlearn prints on a terminal: a plan run with its first line and progress, result summaries,
+diverged runs and the claims of a report. The command line (:mod:`qunlearn.cli`) parses arguments and
+calls these; nothing here parses or decides.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import count
+
+out = Console(width=None if sys.stdout.isatty() else 170)
+err = Console(stderr=True, log_path=False)
+
+DIVERGED_EXIT = 3  # exit status when every run of some cell diverged (its results are not averaged)
+
+
+def run_plan(parts: list, executor: tuple, title: str, go=None, datasets: list | None = None) -> list:
+    """Run a plan (inputs checked first, unless ``datasets`` says they were) with progress; return the results.
+
+    ``go(executor, on_part, on_cell)`` runs it (default: every part in order).
+    """
+    from .experiments import reproduce as rp
+    from .executor import make_executor
+    from .progress import Reporter, estimate_seconds, fmt_duration
+
+    from .executor import check_args
+
+    check_args(*executor)
+    datasets = datasets or rp.check_inputs(parts)
+    seconds = sum(estimate_seconds(p, ds) for p, ds in zip(parts, datasets))
+    cells = sum(p.total for p in parts)
+    out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
+              "cores by a rough estimate", highlight=False)
+    go = go or (lambda ex, on_part, on_cell: rp.run_parts(parts, ex, on_part, on_cell))
+    with make_executor(executor[0], scheduler=executor[1], workers=executor[2]) as ex:
+        if executor[0] != "local":
+            err.print(f"executor: {ex.describe()}", highlight=False)
+        with Reporter(err, parts, title) as rep:
+            return go(ex, rep.on_part, rep.on_cell)
+
+
+def report_divergence(parts: list, results: list) -> bool:
+    """One line per cell with diverged runs; True if every run of some cell diverged."""
+    lost = False
+    for part, result in zip(parts, results):
+        lines, all_lost = result.divergence()
+        for line in lines:
+            err.print(f"{part.label} {line}", highlight=False, markup=False, soft_wrap=True)
+        lost |= all_lost
+    return lost
+
+
+def print_results(parts: list, results: list) -> None:
+    for part, result in zip(parts, results):
+        for table_title, table in result.summary():
+            print_table(f"{part.label}: {table_title}", table)
+        for line in result.notes():
+            out.print(line, highlight=False)
+
+
+def print_table(title: str, df) -> None:
+    t = Table(title=title)
+    text = df.columns[: 2 if "method" in df.columns or "attack" in df.columns else 1]
+    for col in df.columns:
+        t.add_column(str(col), justify="left" if col in text else "right")
+    for row in df.itertuples(index=False):
+        t.add_row(*[str(v) for v in row])
+    out.print(t)
+
+
+def run_single(experiment: str, cfg, out_dir: str, fresh: bool, title: str, executor: tuple, **figure_options) -> bool:
+    """Run one experiment as a plan of one part and print what it found; True if every run of a cell diverged."""
+    from .experiments import reproduce as rp
+
+    datasets = rp.check_inputs([cfg])  # bad data or sizes are named before the directory is looked at
+    part = rp.single(experiment, cfg, out_dir, fresh, title, **figure_options)  # refuses a clashing directory
+    t0 = time.perf_counter()
+    result, = run_plan([part], executor, title, datasets=datasets)
+    print_results([part], [result])
+    out.print(f"finished in {time.perf_counter() - t0:.1f}s", highlight=False)
+    out.print(f"config:   {result.path / 'config.json'}", highlight=False)
+    if result.figure_paths:
+        out.print("figures:  " + ", ".join(str(f) for f in result.figure_paths), highlight=False)
+    return report_divergence([part], [result])
+
+
+
+
+def print_claims(found: list) -> None:
+    t = Table(title="claims of the paper, tested on this run")
+    for col in ("claim", "dataset", "status", "numbers"):
+        t.add_column(col)
+    for c in found:
+        t.add_row(str(c.number), c.dataset, c.status, c.evidence)
+    out.print(t)
