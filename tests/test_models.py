@@ -141,6 +141,54 @@ def test_landscape_qnn_matches_dense_simulation(n, depth):
     _check_against_dense(LandscapeQNN(n, depth), landscape_unitary, 7 + 100 * n + depth)
 
 
+@pytest.mark.parametrize("n", [6, 7])
+def test_several_fused_blocks_match_dense_simulation(n, restore_precision):
+    """6 qubits: two 3-qubit blocks; 7: (4, 3). Both ansätze, complex128."""
+    from qunlearn.models.qnn import blocks
+
+    assert [len(b) for b in blocks(n)] == {6: [3, 3], 7: [4, 3]}[n]
+    backend.set_precision("complex128")
+    rng = np.random.default_rng(n)
+    for cls, ref in [(QNN, qnn_unitary), (LandscapeQNN, landscape_unitary)]:
+        model = cls(n, 2, readout_scale=1.0, precision="complex128")
+        theta = rng.normal(size=model.param_shape)
+        x = states(rng, 3, n, True)
+        got = np.asarray(_apply(model, jnp.asarray(theta, jnp.float64), _x_in(x, "complex128")))
+        np.testing.assert_allclose(got, sigmoid(expect_z_last(ref(theta, n), x, n)), atol=1e-12, rtol=0)
+
+
+def test_blocks_cover_the_register_in_order():
+    from qunlearn.models.qnn import BLOCK_QUBITS, blocks
+
+    for n in range(2, 25):
+        b = blocks(n)
+        assert [q for g in b for q in g] == list(range(n))
+        assert max(map(len, b)) <= BLOCK_QUBITS and max(map(len, b)) - min(map(len, b)) <= 1
+    assert [len(g) for g in blocks(10)] == [5, 5] and [len(g) for g in blocks(12)] == [4, 4, 4]
+
+
+@pytest.mark.parametrize("n,depth", [(5, 1), (6, 3)])
+def test_light_cone_equals_the_whole_last_layer(n, depth, restore_precision):
+    """The paper QNN applies only the readout qubit's rotation in its last layer; the
+    output equals the whole layer's (RZZ ring and every rotation) to float tolerance."""
+    model = QNN(n, depth, readout_scale=1.0, precision="complex128")
+    backend.set_precision("complex128")
+    rng = np.random.default_rng(3 + n + depth)
+    params = jnp.asarray(rng.normal(size=model.param_shape), jnp.float64)
+    x = _x_in(states(rng, 4, n, True), "complex128")
+    full = jax.jit(lambda p, x: jax.vmap(lambda psi: CircuitQNN.last_layer_expectation(model, psi, p[-1]))(
+        jax.vmap(lambda psi: jax.lax.scan(lambda s, t: (model.layer(s, t), None), psi, p[:-1])[0])(x)))(params, x)
+    light = jnp.log(_apply(model, params, x) / (1 - _apply(model, params, x)))
+    np.testing.assert_allclose(np.asarray(light), np.asarray(full), atol=1e-11, rtol=0)
+    assert np.ptp(np.asarray(full)) > 0.01
+    g_full = jax.jit(jax.grad(lambda p: jnp.sum(jax.vmap(lambda psi: CircuitQNN.last_layer_expectation(model, psi, p[-1]))(
+        jax.vmap(lambda psi: jax.lax.scan(lambda s, t: (model.layer(s, t), None), psi, p[:-1])[0])(x)))))(params)
+    g_light = jax.jit(jax.grad(lambda p: jnp.sum(jnp.log(model.apply(p, x) / (1 - model.apply(p, x))))))(params)
+    np.testing.assert_allclose(np.asarray(g_light), np.asarray(g_full), atol=1e-10, rtol=0)
+    # the last layer's RZZ angles and the other qubits' last rotations have no effect on the output
+    assert float(jnp.max(jnp.abs(g_full[-1, :-1]))) < 1e-10 and float(jnp.max(jnp.abs(g_full[-1, :, 3]))) < 1e-10
+
+
 def test_landscape_cnot_order_matters():
     """The reference CNOT ring order is really what is tested: a reversed ring differs."""
     n = 3

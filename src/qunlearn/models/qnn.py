@@ -12,12 +12,22 @@ How the circuit is evaluated (the same unitary as the gate list, built faster):
 
 * layers go through ``jax.lax.scan``, so compile time does not grow with depth;
 * the single-qubit rotations of a layer act on different qubits and commute, so
-  each half of the register gets one fused block unitary (a Kronecker product of
-  2x2 matrices) applied with ``Circuit.any``: two block contractions per layer
-  instead of ``3 L`` gate contractions;
+  each group of at most :data:`BLOCK_QUBITS` neighbouring qubits gets one fused
+  block unitary (a Kronecker product of 2x2 matrices) applied with
+  ``Circuit.any``: two block contractions per layer at 10 qubits (32x32 blocks),
+  three at 12 (16x16), instead of ``3 L`` gate contractions. Applying each
+  qubit's 2x2 gate on its own does a third of the multiply-adds but was twice as
+  slow on CPU (every gate is a pass over the state), and one block per half at
+  12 qubits (64x64) 20% slower (``benchmarks/README.md``);
 * the RZZ ring is diagonal, so it is applied exactly as one phase vector
   :math:`\exp(-\tfrac{i}{2}\sum_i t_i z_i z_{i+1})` over the computational basis;
-* the batch is ``jax.vmap``-ed over single-state circuits.
+* the batch is ``jax.vmap``-ed over single-state circuits;
+* light cone of the readout (paper ansatz): in the last layer the RZZ ring is
+  diagonal and commutes with the measured :math:`Z_{L-1}`, and the rotations
+  on the other qubits are unitaries on the traced-out part, so neither can
+  change the output. The last layer is therefore only the readout qubit's
+  rotation, applied to its 2x2 reduced density matrix (exactly the same
+  output; tested against the full circuit and the gate-by-gate simulation).
 
 Both ansätze are small subclasses of :class:`CircuitQNN`, which owns the fields,
 validation, initialisation, the layer scan, the batch vmap and the readout. An
@@ -89,17 +99,26 @@ def _kron(mats) -> jax.Array:
     return out
 
 
+BLOCK_QUBITS = 5  # largest fused block: 32x32 (measured fastest on CPU at 10 and 12 qubits)
+
+
+def blocks(n: int) -> list[range]:
+    """Neighbouring qubit groups of near-equal size, at most :data:`BLOCK_QUBITS` each (larger first)."""
+    k = -(-n // BLOCK_QUBITS)
+    sizes = [n // k + (i < n % k) for i in range(k)]
+    starts = np.cumsum([0] + sizes)
+    return [range(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+
+
 def _apply_local(c: tc.Circuit, us: jax.Array, n: int) -> None:
-    """Apply the per-qubit 2x2 unitaries ``us[i]`` as two fused block gates."""
-    half = n // 2
-    c.any(*range(half), unitary=_kron([us[i] for i in range(half)]))
-    c.any(*range(half, n), unitary=_kron([us[i] for i in range(half, n)]))
+    """Apply the per-qubit 2x2 unitaries ``us[i]`` as fused block gates (see :func:`blocks`)."""
+    for group in blocks(n):
+        c.any(*group, unitary=_kron([us[i] for i in group]))
 
 
-def _readout(psi: jax.Array, n: int, qubit: int, scale: float, rtype) -> jax.Array:
+def _expect_z(psi: jax.Array, n: int, qubit: int, rtype) -> jax.Array:
     z = jnp.asarray(_z_signs(n)[:, qubit], dtype=rtype)
-    expz = jnp.sum((jnp.real(psi) ** 2 + jnp.imag(psi) ** 2) * z)
-    return jax.nn.sigmoid(scale * expz)
+    return jnp.sum((jnp.real(psi) ** 2 + jnp.imag(psi) ** 2) * z)
 
 
 def _as_states(x: jax.Array, n: int, ctype) -> jax.Array:
@@ -159,18 +178,23 @@ class CircuitQNN:
         backend.set_precision(self.precision)
         return self.init_std * jax.random.normal(key, self.param_shape, dtype=self.real_dtype)
 
+    def last_layer_expectation(self, psi: jax.Array, t: jax.Array) -> jax.Array:
+        """``<Z_{L-1}>`` after the last layer (angles ``t``) on ``psi``.
+        The whole layer here; an ansatz may restrict it to the readout's light cone."""
+        n = self.n_qubits
+        return _expect_z(self.layer(psi, t), n, n - 1, self.real_dtype)
+
     def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
         backend.set_precision(self.precision)
-        n = self.n_qubits
 
         def step(psi, t):
             return self.layer(psi, t), None
 
         def single(psi):
-            psi, _ = jax.lax.scan(step, psi, params)
-            return _readout(psi, n, n - 1, self.readout_scale, self.real_dtype)
+            psi, _ = jax.lax.scan(step, psi, params[:-1])
+            return jax.nn.sigmoid(self.readout_scale * self.last_layer_expectation(psi, params[-1]))
 
-        return jax.vmap(single)(_as_states(x, n, self.complex_dtype))
+        return jax.vmap(single)(_as_states(x, self.n_qubits, self.complex_dtype))
 
 
 @dataclass(frozen=True)
@@ -185,13 +209,24 @@ class QNN(CircuitQNN):
 
     angles_per_qubit: ClassVar[int] = 4
 
+    def _rotation(self, a):
+        ctype = self.complex_dtype
+        return _rx(a[2], ctype) @ _ry(a[1], ctype) @ _rx(a[0], ctype)
+
+    def last_layer_expectation(self, psi, t):
+        """The readout's light cone: the RZZ ring commutes with :math:`Z_{L-1}` and the other
+        qubits' rotations act on the traced-out part, so only the readout qubit's rotation remains."""
+        amp = psi.reshape(-1, 2) @ self._rotation(t[-1]).T  # qubit L-1 is the least significant bit
+        prob = jnp.real(amp) ** 2 + jnp.imag(amp) ** 2
+        return jnp.sum(prob[:, 0] - prob[:, 1])
+
     def layer(self, psi, t):
-        n, ctype = self.n_qubits, self.complex_dtype
+        n = self.n_qubits
         zz = jnp.asarray(_zz_ring(n), dtype=self.real_dtype)
-        us = jax.vmap(lambda a: _rx(a[2], ctype) @ _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
+        us = jax.vmap(self._rotation)(t)
         c = tc.Circuit(n, inputs=psi)
         _apply_local(c, us, n)
-        phase = jnp.exp(-0.5j * (t[:, 3] @ zz)).astype(ctype)  # the whole RZZ ring
+        phase = jnp.exp(-0.5j * (t[:, 3] @ zz)).astype(self.complex_dtype)  # the whole RZZ ring
         return c.state() * phase
 
 
