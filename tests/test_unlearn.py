@@ -504,6 +504,35 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     pd.testing.assert_frame_equal(again, table)
 
 
+def test_sweep_programs_evaluate_metrics_only_before_and_after(setup, tmp_path, monkeypatch):
+    """The sweep reports final values only: its programs evaluate the metrics twice per run and
+    setting (before and after), not after every epoch as the unlearning curves do."""
+    monkeypatch.setattr(unlearning.data_mod, "load", _fake_load)
+    evaluations = []
+    plain = unlearning._metrics_fn
+
+    def counting(model):
+        fn = plain(model)
+
+        def metrics_fn(params, d):
+            out = fn(params, d)
+            jax.debug.callback(lambda v: evaluations.append(np.size(v)), out["val_acc"])
+            return out
+
+        return metrics_fn
+
+    monkeypatch.setattr(unlearning, "_metrics_fn", counting)
+    sweeps.sweep_program.cache_clear()
+    cfg = make_cfg(models={"mlp": MODELS["mlp"]}, methods=("gradient_ascent",))
+    grid = (0.0, 0.5)
+    sweeps.run(SweepConfig(cfg, "gradient_ascent", grid), tmp_path / "s")
+    sweeps.sweep_program.cache_clear()
+    assert MODELS["mlp"].unlearn.eval_every == 1 and U_EPOCHS > 1
+    # at most one evaluation before (shared by the settings, whose starting point is the same) and one
+    # after per run and setting; with an evaluation every epoch it was 2 + 3 x 4 = 14 here
+    assert RUNS * len(grid) < sum(evaluations) <= 2 * RUNS * len(grid), evaluations
+
+
 def _boom(*args, **kwargs):
     raise AssertionError("recomputed a finished cell")
 

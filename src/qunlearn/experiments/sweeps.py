@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -45,7 +46,9 @@ def sweep_program(model, method: str, static_w: tuple, swept: tuple, ucfg, chunk
     ``batch_size``), each chunk vmapped together with the runs, so memory stays
     bounded while one compilation serves the whole sweep.
     """
-    one = _unlearn_one(model, method, static_w, swept, ucfg)
+    # metrics only before and after the last epoch (not every eval_every epochs): the training itself is
+    # unchanged (the epochs' keys do not depend on the evaluation schedule), the per-epoch evaluations are gone
+    one = _unlearn_one(model, method, static_w, swept, replace(ucfg, eval_every=ucfg.epochs))
     per_runs = jax.vmap(one, in_axes=(0, 0, 0, None, None, None))
 
     def run(keys, trained, run_data, x_val, y_val, grid):
