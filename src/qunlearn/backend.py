@@ -64,3 +64,64 @@ def complex_dtype():
 def real_dtype():
     """Real dtype of the process precision (models use :func:`dtypes` of their own)."""
     return dtypes(precision())[1]
+
+
+# ---------------------------------------------------------------- persistent compilation cache
+
+COMPILE_CACHE_ENV = "QUNLEARN_COMPILE_CACHE"
+_OFF = ("", "0", "off", "no", "false", "none")
+
+
+def cache_root():
+    """``$QUNLEARN_CACHE_DIR`` if set, else the platform's user cache directory for qunlearn."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("QUNLEARN_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("qunlearn"))
+
+
+def compile_cache_dir():
+    """Where compiled programs are kept across processes, or None when switched off.
+
+    ``$QUNLEARN_COMPILE_CACHE``: unset means ``<cache_root()>/jax``; a path means that
+    directory; ``off`` (or ``0``, ``no``, ``false``, empty) switches the cache off.
+    """
+    import os
+    from pathlib import Path
+
+    env = os.environ.get(COMPILE_CACHE_ENV)
+    if env is None:
+        return cache_root() / "jax"
+    if env.strip().lower() in _OFF:
+        return None
+    return Path(env).expanduser()
+
+
+def use_compile_cache(path=None, min_compile_seconds: float = 0.5):
+    """Keep JAX's compiled programs on disk (JAX's persistent compilation cache), so a
+    rerun, a resume or a second command does not compile what an earlier one did.
+
+    ``path`` defaults to :func:`compile_cache_dir` (None there: the cache stays off).
+    Only programs whose compilation took at least ``min_compile_seconds`` are stored.
+    Returns the directory in use, or None. The command-line interface calls this
+    once per process (and on every Dask worker it starts); Python users may too.
+    A directory that cannot be created leaves the cache off (compiling still works).
+    """
+    import jax
+
+    path = compile_cache_dir() if path is None else path
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -38,6 +38,9 @@ def run_plan(parts: list, executor: tuple, title: str, go=None, datasets: list |
               "cores by a rough estimate", highlight=False)
     go = go or (lambda ex, on_part, on_cell: rp.run_parts(parts, ex, on_part, on_cell))
     with make_executor(executor[0], scheduler=executor[1], workers=executor[2]) as ex:
+        from .backend import use_compile_cache
+
+        ex.everywhere(use_compile_cache)  # compiled programs kept on disk ($QUNLEARN_COMPILE_CACHE=off: not)
         if executor[0] != "local":
             err.print(f"executor: {ex.describe()}", highlight=False)
         with Reporter(err, parts, title) as rep:

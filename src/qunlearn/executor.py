@@ -58,6 +58,10 @@ class LocalExecutor(_Executor):
         """A handle to ``obj`` for use as a task argument (the object itself, here)."""
         return obj
 
+    def everywhere(self, fn: Callable) -> None:
+        """Call ``fn()`` where cells run (this process, here)."""
+        fn()
+
     def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
         """Yield ``(cell id, result, seconds)`` for every task, as each finishes."""
         for cid, fn, args in tasks:
@@ -99,6 +103,10 @@ class DaskExecutor(_Executor):
     def share(self, obj):
         """Send ``obj`` to every worker once; tasks receive it by reference."""
         return self.client.scatter(obj, broadcast=True, hash=False)
+
+    def everywhere(self, fn: Callable) -> None:
+        """Call ``fn()`` on every worker connected now (e.g. to switch on the compilation cache)."""
+        self.client.run(fn)
 
     def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
         from distributed import as_completed

@@ -227,12 +227,9 @@ def _split_mask(n_per_class: int) -> np.ndarray:
 
 def cache_dir() -> Path:
     """``$QUNLEARN_CACHE_DIR`` if set, else the platform's user cache dir for qunlearn."""
-    env = os.environ.get("QUNLEARN_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    from ..backend import cache_root
 
-    return Path(platformdirs.user_cache_dir("qunlearn"))
+    return cache_root()
 
 
 def _cache_key(params: dict) -> tuple[str, str]:
