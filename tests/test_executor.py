@@ -90,3 +90,37 @@ def test_executor_arguments_are_checked():
         make_executor("dask")
     with pytest.raises(InputError, match="positive integer"):
         make_executor("dask", workers=0)
+
+
+def test_a_stop_request_is_never_lost():
+    """SIGTERM raises KeyboardInterrupt at once and also flags the stop: if the exception is swallowed
+    (it can land in a finaliser or a callback), the local executor raises it again before the next cell."""
+    import signal
+
+    from qunlearn import cli, executor as ex_mod
+    from qunlearn.executor import LocalExecutor
+
+    previous = signal.getsignal(signal.SIGTERM)
+    ran = []
+    try:
+        cli._stop_on_sigterm()
+        handler = signal.getsignal(signal.SIGTERM)
+
+        def cell(i):
+            ran.append(i)
+            if i == 0:
+                try:  # the handler's exception, swallowed where it landed
+                    handler(signal.SIGTERM, None)
+                except KeyboardInterrupt:
+                    pass
+            return i
+
+        tasks = [(f"c{i}", cell, (i,)) for i in range(3)]
+        got = []
+        with pytest.raises(KeyboardInterrupt):
+            for cid, result, _ in LocalExecutor().map(tasks):
+                got.append(cid)
+        assert ran == [0] and got == ["c0"]  # cell 0 finished and was handed back; cell 1 never started
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        ex_mod._STOP.clear()

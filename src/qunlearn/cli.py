@@ -480,9 +480,15 @@ def _stop_on_sigterm() -> None:
     import threading
 
     def stop(signum, frame):
+        from .executor import request_stop
+
+        request_stop()  # the backstop: the next cell boundary stops even if this exception gets swallowed
         raise KeyboardInterrupt
 
     if threading.current_thread() is threading.main_thread():
+        from .executor import clear_stop
+
+        clear_stop()
         signal.signal(signal.SIGTERM, stop)
 
 

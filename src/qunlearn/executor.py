@@ -20,6 +20,7 @@ derives its random keys from the seed and its own identity only.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
 
@@ -28,6 +29,28 @@ from .errors import InputError
 EXECUTORS = ("local", "dask")
 
 Task = tuple[str, Callable, tuple]  # (cell id, function, arguments)
+
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask every executor to stop before its next cell (the CLI's SIGTERM handler calls this).
+
+    The handler also raises KeyboardInterrupt at once; this flag is the backstop for the
+    case where that exception lands somewhere that cannot pass it on (a finaliser, a
+    callback), so a stop request is never lost: the next cell boundary raises it again.
+    """
+    _STOP.set()
+
+
+def clear_stop() -> None:
+    """Forget an earlier stop request (a new command starts)."""
+    _STOP.clear()
+
+
+def _check_stop() -> None:
+    if _STOP.is_set():
+        raise KeyboardInterrupt
 
 
 def _timed(fn: Callable, *args) -> tuple[Any, float]:
@@ -65,8 +88,10 @@ class LocalExecutor(_Executor):
     def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
         """Yield ``(cell id, result, seconds)`` for every task, as each finishes."""
         for cid, fn, args in tasks:
+            _check_stop()
             result, seconds = _timed(fn, *args)
             yield cid, result, seconds
+            _check_stop()
 
     def describe(self) -> str:
         return "local (this process)"
@@ -120,6 +145,7 @@ class DaskExecutor(_Executor):
             futures.append(fut)
         try:
             for fut in as_completed(futures):
+                _check_stop()
                 result, seconds = fut.result()
                 yield ids[fut.key], result, seconds
         finally:
