@@ -91,7 +91,6 @@ class LocalExecutor(_Executor):
             _check_stop()
             result, seconds = _timed(fn, *args)
             yield cid, result, seconds
-            _check_stop()
 
     def describe(self) -> str:
         return "local (this process)"
