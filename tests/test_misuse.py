@@ -121,6 +121,11 @@ ALWAYS = {  # entries that found a defect: checked on every run
     "config-show-fifo", "data-xxz-phase-seed-huge", "poison-model-empty", "landscape-seeds-empty-item",
     "landscape-seeds-empty", "poison-config-data-unknown", "poison-config-data-huge", "landscape-n-hessian-too-many",
     "poison-config-preset-unknown",
+    # noise models (new): every one checked
+    "poison-config-noise-p1-negative", "poison-config-noise-p2-big", "poison-config-noise-gamma-big",
+    "poison-config-noise-gamma-nan", "poison-config-noise-shots-zero", "poison-config-noise-shots-float",
+    "poison-config-noise-trajectories-zero", "poison-config-noise-trajectories-text", "poison-config-noise-on-mlp",
+    "poison-config-noise-unknown-field", "poison-config-noise-not-table", "poison-config-noise-memory",
 }
 
 
@@ -262,6 +267,21 @@ bad("poison-config-runs-billion", PC, "--config {FX}/toml/runs-billion.toml", "r
 bad("poison-config-runs-text", PC, "--config {FX}/toml/runs-text.toml", "runs", "integer|number", out="{RUN}")
 bad("poison-config-depth-million", PC, "--config {FX}/toml/depth-million.toml", "depth", TOO_BIG, out="{RUN}")
 bad("poison-config-depth-zero", PC, "--config {FX}/toml/depth-zero.toml", "depth", POSITIVE, out="{RUN}")
+bad("poison-config-noise-p1-negative", PC, "--config {FX}/toml/noise-p1-negative.toml", "p1", r"\[0, 1\]", "-0.1",
+    out="{RUN}")
+bad("poison-config-noise-p2-big", PC, "--config {FX}/toml/noise-p2-big.toml", "p2", r"\[0, 1\]", out="{RUN}")
+bad("poison-config-noise-gamma-big", PC, "--config {FX}/toml/noise-gamma-big.toml", "gamma", r"\[0, 1\]", out="{RUN}")
+bad("poison-config-noise-gamma-nan", PC, "--config {FX}/toml/noise-gamma-nan.toml", "gamma", "nan", out="{RUN}")
+bad("poison-config-noise-shots-zero", PC, "--config {FX}/toml/noise-shots-zero.toml", "shots", POSITIVE, out="{RUN}")
+bad("poison-config-noise-shots-float", PC, "--config {FX}/toml/noise-shots-float.toml", "shots", "integer", out="{RUN}")
+bad("poison-config-noise-trajectories-zero", PC, "--config {FX}/toml/noise-trajectories-zero.toml", "trajectories",
+    POSITIVE, out="{RUN}")
+bad("poison-config-noise-trajectories-text", PC, "--config {FX}/toml/noise-trajectories-text.toml", "trajectories",
+    "integer", out="{RUN}")
+bad("poison-config-noise-on-mlp", PC, "--config {FX}/toml/noise-on-mlp.toml", "noise", "QNN", "mlp", out="{RUN}")
+bad("poison-config-noise-unknown-field", PC, "--config {FX}/toml/noise-unknown-field.toml", "noise", "p3", out="{RUN}")
+bad("poison-config-noise-not-table", PC, "--config {FX}/toml/noise-not-table.toml", "noise", "table", out="{RUN}")
+bad("poison-config-noise-memory", PC, "--config {FX}/toml/noise-memory.toml", "trajectories", r"memory|GiB|" + TOO_BIG)
 bad("poison-config-model-no-kind", PC, "--config {FX}/toml/no-kind.toml", "kind", "mynet", out="{RUN}")
 bad("poison-config-model-unknown-kind", PC, "--config {FX}/toml/unknown-kind.toml", "kind", "transformer",
     out="{RUN}")
@@ -608,6 +628,18 @@ def _write_fixtures(fx: Path, pipes: Path) -> None:
         "runs-float": "[mnist.poison]\nruns = 1e9\n",
         "runs-billion": "[mnist.poison]\nruns = 1000000000\n",
         "runs-text": '[mnist.poison]\nruns = "two"\n',
+        "noise-p1-negative": "[mnist.poison.models.qnn]\nnoise = {p1 = -0.1}\n",
+        "noise-p2-big": "[mnist.poison.models.qnn]\nnoise = {p2 = 1.5}\n",
+        "noise-gamma-big": "[mnist.poison.models.qnn]\nnoise = {gamma = 2.0}\n",
+        "noise-gamma-nan": "[mnist.poison.models.qnn]\nnoise = {gamma = nan}\n",
+        "noise-shots-zero": "[mnist.poison.models.qnn]\nnoise = {shots = 0}\n",
+        "noise-shots-float": "[mnist.poison.models.qnn]\nnoise = {shots = 2.5}\n",
+        "noise-trajectories-zero": "[mnist.poison.models.qnn]\nnoise = {p1 = 0.01, trajectories = 0}\n",
+        "noise-trajectories-text": '[mnist.poison.models.qnn]\nnoise = {p1 = 0.01, trajectories = "many"}\n',
+        "noise-on-mlp": "[mnist.poison.models.mlp]\nnoise = {p1 = 0.01}\n",
+        "noise-unknown-field": "[mnist.poison.models.qnn]\nnoise = {p3 = 0.01}\n",
+        "noise-not-table": "[mnist.poison.models.qnn]\nnoise = 0.01\n",
+        "noise-memory": "[mnist.poison.models.qnn]\nnoise = {p1 = 0.01, trajectories = 100000}\n",
         "depth-million": "[mnist.poison.models.qnn]\ndepth = 1000000\n",
         "depth-zero": "[mnist.poison.models.qnn]\ndepth = 0\n",
         "no-kind": "[mnist.poison.models.mynet]\ndepth = 3\n",

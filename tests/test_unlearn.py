@@ -514,8 +514,8 @@ def test_sweep_programs_evaluate_metrics_only_before_and_after(setup, tmp_path, 
     def counting(model):
         fn = plain(model)
 
-        def metrics_fn(params, d):
-            out = fn(params, d)
+        def metrics_fn(params, d, key):
+            out = fn(params, d, key)
             jax.debug.callback(lambda v: evaluations.append(np.size(v)), out["val_acc"])
             return out
 

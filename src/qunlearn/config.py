@@ -322,6 +322,11 @@ class LandscapeConfig(_Config):
 
     def __post_init__(self):
         self._check_shared()
+        for name, mc in self.models.items():
+            if getattr(mc.spec, "stochastic", False):
+                raise InputError(f"model {name!r}: the landscape study differentiates a fixed loss twice, and this "
+                                 f"QNN's outputs are random ({mc.spec.noise.describe()}); remove its noise table "
+                                 "(readout error alone is allowed)")
         alphas = _check_alphas(self.alphas, "--alphas 0.2,0.3,0.4")
         if any(a == 0 for a in alphas):
             raise InputError("alpha 0 is the clean reference, always trained; list only noisy alphas (> 0)")

@@ -420,6 +420,8 @@ def loss_fn(model, params, x, y) -> tuple[ScalarFn, Array]:
     """``(f, flat)``: ``f(v)`` is the mean :func:`qunlearn.train.bce` of ``model.apply(unravel(v), x)``
     against ``y``, and ``flat`` the flattened ``params`` (so ``f(flat)`` is the loss at ``params``)."""
     _check_xy(x, y)
+    require(not getattr(model, "stochastic", False),
+            "this model's outputs are random (a noisy QNN); the Hessian needs a deterministic loss: drop its noise")
     flat, unravel = ravel_pytree(params)
     require(flat.size >= 1, "the model has no parameters; nothing to differentiate")
 

@@ -58,18 +58,21 @@ def qnn_bytes(n_qubits: int, batch: int, runs: int, depth: int, itemsize: int = 
 
 
 def check_qnn_fits(n_qubits: int, batch: int, runs: int, depth: int, itemsize: int = 8,
-                   what: str = "the QNN", available: int | None = None) -> None:
-    """Refuse (:class:`InputError`) a QNN program whose estimated memory exceeds what is available."""
-    need = qnn_bytes(n_qubits, batch, runs, depth, itemsize)
+                   what: str = "the QNN", available: int | None = None, trajectories: int = 1) -> None:
+    """Refuse (:class:`InputError`) a QNN program whose estimated memory exceeds what is available
+    (``trajectories``: state vectors per sample, for a noisy QNN)."""
+    need = qnn_bytes(n_qubits, batch * trajectories, runs, depth, itemsize)
     if available is None:
         available, where = device_memory()
     else:
         where = "given"
     if need > HEADROOM * available:
         raise InputError(
-            f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}, depth {depth}) needs about "
-            f"{need / GIB:.1f} GiB, more than the {available / GIB:.1f} GiB of {where} available; "
-            "use fewer runs, a smaller batch size or fewer qubits"
+            f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}"
+            + ("" if trajectories == 1 else f" x {trajectories} noise trajectories")
+            + f", depth {depth}) needs about {need / GIB:.1f} GiB, more than the {available / GIB:.1f} GiB of "
+            f"{where} available; use fewer runs, a smaller batch size"
+            + (", fewer trajectories" if trajectories > 1 else "") + " or fewer qubits"
         )
 
 

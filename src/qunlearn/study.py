@@ -117,7 +117,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                          "'qunlearn config show quick > my.toml'") from None
 
 
-_FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
+_FREE = ("weights", "data_options", "noise")  # tables whose keys are the user's (checked by the config itself)
 
 
 def _merge_free(base: Any, over: Any) -> Any:

@@ -74,7 +74,8 @@ def eval_epochs(cfg: TrainConfig) -> np.ndarray:
 
 
 LossFn = Callable[[Any, Any, jax.Array, jax.Array, jax.Array], jax.Array]
-MetricsFn = Callable[[Any, Any], dict]
+MetricsFn = Callable[[Any, Any, jax.Array], dict]
+METRICS_STREAM = 0x6D657472  # folded into fit's key for the metrics' keys, apart from the shuffling stream
 
 
 def fit(
@@ -95,7 +96,9 @@ def fit(
       loss_fn: ``loss_fn(params, data, idx, mask, key) -> scalar``; ``idx`` holds
         ``batch_size`` indices into ``range(n)`` and ``mask`` is 1 for real
         entries and 0 for the padding of a short last batch.
-      metrics_fn: ``metrics_fn(params, data) -> {name: scalar}``.
+      metrics_fn: ``metrics_fn(params, data, key) -> {name: scalar}``; ``key`` (one per
+        evaluation, from a stream of its own, so it changes no other random draw)
+        is for stochastic models (noisy QNNs); deterministic ones ignore it.
       data: any pytree of arrays, passed through to both functions.
       n: number of samples the minibatches cover (static).
       cfg: epochs, batch size, learning rate, evaluation schedule.
@@ -138,12 +141,14 @@ def fit(
         (params, opt_state, key, _), _ = jax.lax.scan(step, (params, opt_state, key, ep), (idx, mask))
         return (params, opt_state, key, ep + 1), None
 
+    metrics_key = jax.random.fold_in(key, METRICS_STREAM)
+
     def run(carry, n_epochs):
         carry, _ = jax.lax.scan(epoch, carry, None, length=n_epochs)
-        return carry, metrics_fn(carry[0], data)
+        return carry, metrics_fn(carry[0], data, jax.random.fold_in(metrics_key, carry[3]))
 
     carry = (params, tx.init(params), key, jnp.zeros((), jnp.int32))
-    history = [jax.tree_util.tree_map(lambda v: v[None], metrics_fn(params, data))]
+    history = [jax.tree_util.tree_map(lambda v: v[None], metrics_fn(params, data, jax.random.fold_in(metrics_key, 0)))]
     n_full, rem = divmod(cfg.epochs, cfg.eval_every)
     if n_full:
         carry, hist = jax.lax.scan(lambda c, _: run(c, cfg.eval_every), carry, None, length=n_full)
@@ -155,7 +160,7 @@ def fit(
     return carry[0], history
 
 
-def supervised_metrics(model, params, data) -> dict[str, jax.Array]:
+def supervised_metrics(model, params, data, key: jax.Array | None = None) -> dict[str, jax.Array]:
     """Metrics of a model trained on (possibly poisoned) data.
 
     ``data`` holds ``x, y`` (training inputs and the labels trained on), ``y_true``
@@ -163,10 +168,11 @@ def supervised_metrics(model, params, data) -> dict[str, jax.Array]:
     Returns ``train_loss, train_acc`` (on the labels trained on),
     ``train_clean_acc`` (on the clean labels), ``poison_fit`` (accuracy on the
     poisoned samples against the labels trained on: memorisation of the poison,
-    NaN without poison), ``val_loss, val_acc``.
+    NaN without poison), ``val_loss, val_acc``. ``key`` draws a stochastic model's noise.
     """
-    p = model.apply(params, data["x"])
-    pv = model.apply(params, data["x_val"])
+    k_train, k_val = (None, None) if key is None else (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
+    p = model.apply(params, data["x"], k_train)
+    pv = model.apply(params, data["x_val"], k_val)
     return {
         "train_loss": bce(p, data["y"]),
         "train_acc": accuracy(p, data["y"]),
@@ -192,11 +198,11 @@ def supervised_program(model, cfg: TrainConfig):
         k_init, k_fit = jax.random.split(key)
         data = {"x": x, "y": y, "y_true": y_true, "poisoned": poisoned, "x_val": x_val, "y_val": y_val}
 
-        def loss_fn(params, data, idx, mask, _key):
-            return bce(model.apply(params, data["x"][idx]), data["y"][idx], mask)
+        def loss_fn(params, data, idx, mask, key):
+            return bce(model.apply(params, data["x"][idx], key), data["y"][idx], mask)
 
-        def metrics_fn(params, data):
-            return supervised_metrics(model, params, data)
+        def metrics_fn(params, data, key):
+            return supervised_metrics(model, params, data, key)
 
         return fit(model.init(k_init), loss_fn, metrics_fn, data, x.shape[0], cfg, k_fit)
 

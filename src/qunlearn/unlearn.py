@@ -139,24 +139,29 @@ def _masked_mean(v, mask):
     return jnp.sum(v * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def _retain_batch(model, params, data, idx):
+# A loss's key ``k`` draws a stochastic model's noise: the retain and the forget terms each fold their own.
+_RETAIN, _FORGET = 0, 1
+
+
+def _retain_batch(model, params, data, idx, key):
     """Student predictions, labels and teacher predictions of a retain minibatch."""
-    return model.apply(params, data.x_retain[idx]), data.y_retain[idx], data.teacher_retain[idx]
+    return (model.apply(params, data.x_retain[idx], jax.random.fold_in(key, _RETAIN)), data.y_retain[idx],
+            data.teacher_retain[idx])
 
 
-def _ce_forget(model, params, data):
-    return bce(model.apply(params, data.x_forget), data.y_forget)
+def _ce_forget(model, params, data, key):
+    return bce(model.apply(params, data.x_forget, jax.random.fold_in(key, _FORGET)), data.y_forget)
 
 
-def _kl_forget(model, params, data, idx=None):
+def _kl_forget(model, params, data, key, idx=None):
     x = data.x_forget if idx is None else data.x_forget[idx]
     pt = data.teacher_forget if idx is None else data.teacher_forget[idx]
-    return jnp.mean(bernoulli_kl(pt, model.apply(params, x)))
+    return jnp.mean(bernoulli_kl(pt, model.apply(params, x, jax.random.fold_in(key, _FORGET))))
 
 
 def _retain_ce_loss(model):
     def loss(p, d, idx, m, k):
-        ps, y, _ = _retain_batch(model, p, d, idx)
+        ps, y, _ = _retain_batch(model, p, d, idx, k)
         return bce(ps, y, m)
 
     return loss
@@ -178,9 +183,9 @@ def finetune(model, teacher, w):
 @method("scrub")
 def scrub(model, teacher, w):
     def loss(p, d, idx, m, k):
-        ps, y, pt = _retain_batch(model, p, d, idx)
+        ps, y, pt = _retain_batch(model, p, d, idx, k)
         retain = w["ce_w"] * bce(ps, y, m) + w["kl_w"] * _masked_mean(bernoulli_kl(pt, ps), m)
-        return retain - w["fo_w"] * _kl_forget(model, p, d)
+        return retain - w["fo_w"] * _kl_forget(model, p, d, k)
 
     return Plan(loss)
 
@@ -188,8 +193,8 @@ def scrub(model, teacher, w):
 @method("gradient_ascent")
 def gradient_ascent(model, teacher, w):
     def loss(p, d, idx, m, k):
-        ps, y, _ = _retain_batch(model, p, d, idx)
-        return w["ce_w"] * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
+        ps, y, _ = _retain_batch(model, p, d, idx, k)
+        return w["ce_w"] * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d, k)
 
     return Plan(loss)
 
@@ -197,8 +202,8 @@ def gradient_ascent(model, teacher, w):
 @method("neggrad_plus")
 def neggrad_plus(model, teacher, w):
     def loss(p, d, idx, m, k):
-        ps, y, _ = _retain_batch(model, p, d, idx)
-        return (1 - w["fo_w"]) * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d)
+        ps, y, _ = _retain_batch(model, p, d, idx, k)
+        return (1 - w["fo_w"]) * bce(ps, y, m) - w["fo_w"] * _ce_forget(model, p, d, k)
 
     return Plan(loss)
 
@@ -206,7 +211,7 @@ def neggrad_plus(model, teacher, w):
 @method("random_labels")
 def random_labels(model, teacher, w):
     def loss(p, d, idx, m, k):
-        return bce(model.apply(p, d.x_union[idx]), d.y_union_random[idx], m)
+        return bce(model.apply(p, d.x_union[idx], k), d.y_union_random[idx], m)
 
     return Plan(loss, union=True)
 
@@ -216,11 +221,11 @@ def scrub_full(model, teacher, w):
     max_epochs = int(w["max_epochs"])
 
     def min_loss(p, d, idx, m, k):
-        ps, y, pt = _retain_batch(model, p, d, idx)
+        ps, y, pt = _retain_batch(model, p, d, idx, k)
         return w["ce_w"] * bce(ps, y, m) + w["kl_w"] * _masked_mean(bernoulli_kl(pt, ps), m)
 
-    def max_loss(p, d, fidx):
-        return -w["fo_w"] * _kl_forget(model, p, d, fidx)
+    def max_loss(p, d, fidx, k):
+        return -w["fo_w"] * _kl_forget(model, p, d, k, fidx)
 
     def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
         n_forget = data.x_forget.shape[0]
@@ -228,12 +233,12 @@ def scrub_full(model, teacher, w):
         def max_step(carry):
             params, opt_state = carry
             fidx = jax.random.choice(key, n_forget, (min(idx.shape[0], n_forget),), replace=False)
-            grads = jax.grad(max_loss)(params, data, fidx)
+            grads = jax.grad(max_loss)(params, data, fidx, jax.random.fold_in(key, 1))
             updates, opt_state = tx.update(grads, opt_state, params)
             return optax.apply_updates(params, updates), opt_state
 
         params, opt_state = jax.lax.cond(epoch < max_epochs, max_step, lambda c: c, (params, opt_state))
-        grads = jax.grad(min_loss)(params, data, idx, mask, key)
+        grads = jax.grad(min_loss)(params, data, idx, mask, jax.random.fold_in(key, 2))
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state
 
@@ -244,12 +249,12 @@ def scrub_full(model, teacher, w):
 def newton(model, teacher, w):
     exact_max, rank = int(w["exact_max"]), int(w["rank"])
 
-    def retain_loss(p, d):
-        return bce(model.apply(p, d.x_retain), d.y_retain)
+    def retain_loss(p, d, k):
+        return bce(model.apply(p, d.x_retain, k), d.y_retain)
 
-    def newton_step(params, data):
+    def newton_step(params, data, key):
         flat, unravel = ravel_pytree(params)
-        f = lambda v: retain_loss(unravel(v), data)  # noqa: E731
+        f = lambda v: retain_loss(unravel(v), data, key)  # noqa: E731  (one noise draw: a fixed function of v)
         g = jax.grad(f)(flat)
         # saddle-free (|H| + lambda I)^-1 g: exact eigh (8 HVPs at a time) up to exact_max, rank-`rank` Lanczos beyond
         step = landscape.saddle_free_step(
@@ -260,7 +265,7 @@ def newton(model, teacher, w):
         return unravel(flat - step)
 
     def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
-        params = jax.lax.cond(epoch == 0, lambda p: newton_step(p, data), lambda p: p, params)
+        params = jax.lax.cond(epoch == 0, lambda p: newton_step(p, data, key), lambda p: p, params)
         return params, opt_state
 
     return Plan(step_fn=step_fn, full_batch=True)

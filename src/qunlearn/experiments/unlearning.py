@@ -48,6 +48,7 @@ from .common import DIVERGED, Result, drop_diverged, cell_key, check_memory, div
 NAME = "unlearn"
 SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
 CURVES = SCALARS + (DIVERGED,)  # the metrics of history.csv
+TEACHER_STREAM = 0x74656163  # folded into a run's key for the teacher's noise (no other draw changes)
 
 
 # ------------------------------------------------------------------ data
@@ -94,16 +95,16 @@ def unlearning_data(cfg: UnlearnConfig, ds) -> Split:
 # ------------------------------------------------------------------ programs
 
 
-def _predict_parts(model, params, *xs):
+def _predict_parts(model, params, *xs, key=None):
     """``model.apply`` on several inputs in one call (one compiled circuit, one big batch)."""
-    p = model.apply(params, jnp.concatenate(xs))
+    p = model.apply(params, jnp.concatenate(xs), key)
     bounds = np.cumsum([x.shape[0] for x in xs])[:-1]
     return jnp.split(p, bounds)
 
 
 def _metrics_fn(model):
-    def metrics_fn(params, d: UnlearnData):
-        pr, pf, pv = _predict_parts(model, params, d.x_retain, d.x_forget, d.x_val)
+    def metrics_fn(params, d: UnlearnData, key):
+        pr, pf, pv = _predict_parts(model, params, d.x_retain, d.x_forget, d.x_val, key=key)
         n_r, n_f = pr.shape[0], pf.shape[0]
         retain_acc, poison_acc = accuracy(pr, d.y_retain), accuracy(pf, d.y_forget)
         return {
@@ -129,7 +130,8 @@ def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
         w = dict(static_w)
         w.update(zip(swept, swept_values))
         k_init, k_fit, k_rand = jax.random.split(key, 3)
-        teacher_retain, teacher_forget = _predict_parts(model, trained, run_data.x_retain, run_data.x_forget)
+        teacher_retain, teacher_forget = _predict_parts(model, trained, run_data.x_retain, run_data.x_forget,
+                                                        key=jax.random.fold_in(key, TEACHER_STREAM))
         d = replace(run_data, x_val=x_val, y_val=y_val, teacher_retain=teacher_retain, teacher_forget=teacher_forget)
         plan = METHODS[method](model, trained, w)
         n = d.x_retain.shape[0]

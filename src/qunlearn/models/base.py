@@ -4,7 +4,12 @@ A model is a frozen (hashable) dataclass with two pure functions over a
 parameter pytree::
 
     params = model.init(key)          # fresh parameters
-    p1 = model.apply(params, x)       # p(y = 1 | x), shape (B,), for a batch x
+    p1 = model.apply(params, x, key)  # p(y = 1 | x), shape (B,), for a batch x
+
+``key`` (optional) draws the randomness of a stochastic model (a noisy QNN:
+noise trajectories and finite shots; ``model.stochastic`` is then true, and
+the key is required); a deterministic model ignores it. Training, unlearning
+and the metrics always pass one, so they stay model-agnostic.
 
 Training, unlearning and the Hessian code see nothing else, so a new ansatz or
 a new network is a new file in :mod:`qunlearn.models` and nothing else changes.
@@ -28,10 +33,11 @@ Params = Any
 class Model(Protocol):
     name: str
     precision: str
+    stochastic: bool
 
     def init(self, key: jax.Array) -> Params: ...
 
-    def apply(self, params: Params, x: jax.Array) -> jax.Array: ...
+    def apply(self, params: Params, x: jax.Array, key: jax.Array | None = None) -> jax.Array: ...
 
 
 def n_params(params: Params) -> int:

@@ -61,7 +61,9 @@ class MLP:
             params.append({"w": w, "b": jnp.zeros((fan_out,), dtype=dtype)})
         return params
 
-    def apply(self, params, x: jax.Array) -> jax.Array:
+    stochastic = False  # deterministic: apply ignores its key
+
+    def apply(self, params, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
         backend.set_precision(self.precision)
         x = jnp.asarray(x)
         if jnp.iscomplexobj(x):

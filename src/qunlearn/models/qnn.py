@@ -30,10 +30,17 @@ How the circuit is evaluated (the same unitary as the gate list, built faster):
   output; tested against the full circuit and the gate-by-gate simulation).
 
 Both ansätze are small subclasses of :class:`CircuitQNN`, which owns the fields,
-validation, initialisation, the layer scan, the batch vmap and the readout. An
-ansatz only declares ``angles_per_qubit`` and its layer ``layer(psi, t) -> psi``
+validation, initialisation, the layer scan, the batch vmap, the readout and the
+noise. An ansatz only declares ``angles_per_qubit``, its single-qubit unitaries
+``local(t) -> (n_qubits, 2, 2)`` and its entangling ring ``ring(c, t) -> psi``
 (``t`` of shape ``(n_qubits, angles_per_qubit)``). Every dtype comes from the
 model's own ``precision`` field (see :mod:`qunlearn.backend`).
+
+With a :class:`qunlearn.noise.NoiseModel` (field ``noise``) the circuit runs as
+Monte Carlo trajectories with the noise channels fused into the same blocks,
+the readout's light cone is not used (noise on the other qubits reaches it),
+and ``apply`` needs a ``key``; a model without noise ignores the key and
+computes exactly what it always did.
 
 The test suite checks both models against an independent dense NumPy simulation
 built gate by gate.
@@ -51,6 +58,7 @@ import numpy as np
 import tensorcircuit as tc
 
 from .. import backend
+from .. import noise as noise_mod
 from ..errors import InputError
 
 MAX_QUBITS = 24
@@ -133,12 +141,14 @@ def _as_states(x: jax.Array, n: int, ctype) -> jax.Array:
 
 @dataclass(frozen=True)
 class CircuitQNN:
-    r"""Shared machinery of the layered QNNs: fields, validation, init, scan, vmap, readout.
+    r"""Shared machinery of the layered QNNs: fields, validation, init, scan, vmap, readout, noise.
 
-    A subclass sets ``angles_per_qubit`` and implements ``layer(psi, t) -> psi``,
-    one layer acting on a single state ``psi`` (shape ``(2**n_qubits,)``, dtype
-    :attr:`complex_dtype`) with that layer's angles ``t`` (shape
-    ``(n_qubits, angles_per_qubit)``). Parameters have shape
+    A subclass sets ``angles_per_qubit`` and implements ``local(t)``, the layer's
+    single-qubit unitaries (shape ``(n_qubits, 2, 2)``), and ``ring(c, t) -> psi``,
+    its entangling gates on the ``tc.Circuit`` ``c`` holding the state after those
+    unitaries (dtype :attr:`complex_dtype`); ``t`` are the layer's angles (shape
+    ``(n_qubits, angles_per_qubit)``). ``noise`` is an optional
+    :class:`qunlearn.noise.NoiseModel`. Parameters have shape
     ``(depth, n_qubits, angles_per_qubit)``, initialised
     :math:`\mathcal N(0, \text{init\_std}^2)`; the output is
     :math:`\sigma(s \langle Z_{L-1} \rangle)` with :math:`s` = ``readout_scale``.
@@ -150,6 +160,7 @@ class CircuitQNN:
     init_std: float = 0.01
     name: str = "qnn"
     precision: str = "complex64"
+    noise: noise_mod.NoiseModel | None = None
 
     angles_per_qubit: ClassVar[int]
 
@@ -158,6 +169,15 @@ class CircuitQNN:
             raise TypeError(f"{type(self).__name__} must set the class attribute angles_per_qubit")
         _check_qubits(self.n_qubits, self.depth)
         backend.check_precision(self.precision)
+        if self.noise is not None and not isinstance(self.noise, noise_mod.NoiseModel):
+            raise InputError(f"noise must be a qunlearn.noise.NoiseModel or None, got {self.noise!r}")
+        if self.noise is not None and self.noise.exact:
+            object.__setattr__(self, "noise", None)  # no noise at all: the noiseless model, exactly
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether ``apply`` draws random numbers (noise channels or finite shots): it then needs a key."""
+        return self.noise is not None and self.noise.stochastic
 
     @property
     def complex_dtype(self):
@@ -171,8 +191,19 @@ class CircuitQNN:
     def param_shape(self) -> tuple[int, int, int]:
         return (self.depth, self.n_qubits, self.angles_per_qubit)
 
-    def layer(self, psi: jax.Array, t: jax.Array) -> jax.Array:
+    def local(self, t: jax.Array) -> jax.Array:
+        """The layer's single-qubit unitaries, shape ``(n_qubits, 2, 2)``."""
         raise NotImplementedError
+
+    def ring(self, c: tc.Circuit, t: jax.Array) -> jax.Array:
+        """The layer's entangling ring on circuit ``c`` (after the single-qubit blocks); returns the state."""
+        raise NotImplementedError
+
+    def layer(self, psi: jax.Array, t: jax.Array) -> jax.Array:
+        """One layer on a single state: fused single-qubit blocks, then the ring."""
+        c = tc.Circuit(self.n_qubits, inputs=psi)
+        _apply_local(c, self.local(t), self.n_qubits)
+        return self.ring(c, t)
 
     def init(self, key: jax.Array) -> jax.Array:
         backend.set_precision(self.precision)
@@ -184,17 +215,72 @@ class CircuitQNN:
         n = self.n_qubits
         return _expect_z(self.layer(psi, t), n, n - 1, self.real_dtype)
 
-    def apply(self, params: jax.Array, x: jax.Array) -> jax.Array:
+    def apply(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        """``p(y=1|x)`` for a batch ``x``; ``key`` draws the noise of a stochastic model (ignored otherwise)."""
         backend.set_precision(self.precision)
+        states = _as_states(x, self.n_qubits, self.complex_dtype)
+        if self.stochastic and key is None:
+            raise InputError(f"this QNN is noisy ({self.noise.describe()}): apply(params, x, key) needs a PRNG key")
+        if self.noise is None or not self.noise.has_channels:
+            z = self._exact_expectations(params, states)
+        else:
+            z = self._trajectory_expectations(params, states, jax.random.fold_in(key, 1))
+        return jax.nn.sigmoid(self.readout_scale * self._measure(z, key))
 
+    def _exact_expectations(self, params, states):
         def step(psi, t):
             return self.layer(psi, t), None
 
         def single(psi):
             psi, _ = jax.lax.scan(step, psi, params[:-1])
-            return jax.nn.sigmoid(self.readout_scale * self.last_layer_expectation(psi, params[-1]))
+            return self.last_layer_expectation(psi, params[-1])
 
-        return jax.vmap(single)(_as_states(x, self.n_qubits, self.complex_dtype))
+        return jax.vmap(single)(states)
+
+    def _trajectory_expectations(self, params, states, key):
+        """Mean of ``<Z_{L-1}>`` over the noise model's trajectories (see :mod:`qunlearn.noise`)."""
+        n, ctype, noise = self.n_qubits, self.complex_dtype, self.noise
+        batch, k = states.shape[0], noise.trajectories
+        draws = noise_mod.draw(noise, key, (batch, k, self.depth, n))
+        pauli = jnp.asarray(noise_mod.PAULI, dtype=ctype)
+        damp = jnp.asarray(noise_mod.damping_kraus(noise.gamma), dtype=ctype) if noise.gamma > 0 else None
+        zero = jnp.zeros((n,), jnp.int32)
+
+        def step(carry, xs):
+            psi, carried = carry
+            t, d = xs
+            us = self.local(t) @ pauli[carried]  # the previous ring's errors, then the rotations
+            if "pauli1" in d:
+                us = pauli[d["pauli1"]] @ us
+            if damp is not None:
+                us = damp[d["jump"]] @ us
+            c = tc.Circuit(n, inputs=psi)
+            _apply_local(c, us, n)
+            psi = self.ring(c, t)
+            return (psi, noise_mod.ring_paulis(d["pauli2"], n) if "pauli2" in d else zero), None
+
+        def trajectory(psi, d):
+            (psi, carried), _ = jax.lax.scan(step, (psi, zero), (params, d))
+            sign = jnp.where(carried[n - 1] >= 2, -1.0, 1.0).astype(self.real_dtype)  # X or Y flips Z
+            return sign * _expect_z(psi, n, n - 1, self.real_dtype)
+
+        per_state = jax.vmap(trajectory, in_axes=(None, 0))  # trajectories of one state
+        z = jax.vmap(per_state)(states, draws)
+        return jnp.mean(z, axis=1)
+
+    def _measure(self, z, key):
+        """Readout error and finite shots on the exact (or trajectory-mean) expectations ``z``."""
+        noise = self.noise
+        if noise is None:
+            return z
+        if noise.readout > 0:
+            z = (1 - 2 * noise.readout) * z
+        if noise.shots is not None:
+            prob = jnp.clip((1 + jax.lax.stop_gradient(z)) / 2, 0, 1)
+            ones = jax.random.binomial(jax.random.fold_in(key, 2), noise.shots, prob).astype(z.dtype)
+            estimate = 2 * ones / noise.shots - 1
+            z = z + jax.lax.stop_gradient(estimate - z)  # straight through: the gradient of the exact value
+        return z
 
 
 @dataclass(frozen=True)
@@ -220,12 +306,11 @@ class QNN(CircuitQNN):
         prob = jnp.real(amp) ** 2 + jnp.imag(amp) ** 2
         return jnp.sum(prob[:, 0] - prob[:, 1])
 
-    def layer(self, psi, t):
-        n = self.n_qubits
-        zz = jnp.asarray(_zz_ring(n), dtype=self.real_dtype)
-        us = jax.vmap(self._rotation)(t)
-        c = tc.Circuit(n, inputs=psi)
-        _apply_local(c, us, n)
+    def local(self, t):
+        return jax.vmap(self._rotation)(t)
+
+    def ring(self, c, t):
+        zz = jnp.asarray(_zz_ring(self.n_qubits), dtype=self.real_dtype)
         phase = jnp.exp(-0.5j * (t[:, 3] @ zz)).astype(self.complex_dtype)  # the whole RZZ ring
         return c.state() * phase
 
@@ -244,11 +329,12 @@ class LandscapeQNN(CircuitQNN):
 
     angles_per_qubit: ClassVar[int] = 2
 
-    def layer(self, psi, t):
-        n, ctype = self.n_qubits, self.complex_dtype
-        us = jax.vmap(lambda a: _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
-        c = tc.Circuit(n, inputs=psi)
-        _apply_local(c, us, n)
+    def local(self, t):
+        ctype = self.complex_dtype
+        return jax.vmap(lambda a: _ry(a[1], ctype) @ _rx(a[0], ctype))(t)
+
+    def ring(self, c, t):
+        n = self.n_qubits
         for i in range(n):
             c.cnot(i, (i + 1) % n)
         return c.state()

@@ -12,7 +12,7 @@ a new QNN ansatz is one entry of :data:`ANSATZES` and one model class.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from ..errors import InputError, check_positive_int
@@ -38,10 +38,12 @@ ANSATZ_NAMES = ("paper", "landscape")  # keys of the ansatz table (model classes
 @dataclass(frozen=True)
 class QNNSpec:
     """A QNN on the dataset's qubits: ``ansatz`` ``paper`` (RX RY RX + RZZ ring) or ``landscape``
-    (RX, RY + CNOT ring), ``depth`` layers."""
+    (RX, RY + CNOT ring), ``depth`` layers, optional device ``noise`` (:class:`qunlearn.noise.NoiseModel`,
+    or its fields as a dict: a TOML ``noise`` table)."""
 
     depth: int = 6
     ansatz: str = "paper"
+    noise: Any = None
     kind: ClassVar[str] = "qnn"
     family: ClassVar[str] = "QNN"
     # its output <psi|W^dag Z W|psi> does not change when the input state is multiplied by exp(i phi)
@@ -51,24 +53,42 @@ class QNNSpec:
         object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth", 1000))
         if self.ansatz not in ANSATZ_NAMES:
             raise InputError(f"unknown QNN ansatz {self.ansatz!r}; use one of {', '.join(ANSATZ_NAMES)}")
+        if self.noise is not None:
+            from ..noise import NoiseModel
+
+            noise = NoiseModel.from_dict(self.noise)
+            object.__setattr__(self, "noise", None if noise.exact else noise)
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether the model's outputs are random (noise channels or finite shots)."""
+        return self.noise is not None and self.noise.stochastic
+
+    @property
+    def _copies(self) -> int:
+        """State-vector simulations per sample (the noise model's trajectories)."""
+        return 1 if self.noise is None else self.noise.runs
 
     def build(self, ds, precision: str = "complex64"):
         _enter(precision)
-        return _ansatzes()[self.ansatz](n_qubits=ds.n_qubits, depth=self.depth, precision=precision)
+        return _ansatzes()[self.ansatz](n_qubits=ds.n_qubits, depth=self.depth, precision=precision,
+                                        noise=self.noise)
 
     def describe(self) -> str:
-        return f"QNN depth {self.depth}" + ("" if self.ansatz == "paper" else f" ({self.ansatz} ansatz)")
+        return (f"QNN depth {self.depth}" + ("" if self.ansatz == "paper" else f" ({self.ansatz} ansatz)")
+                + ("" if self.noise is None else f", noise: {self.noise.describe()}"))
 
     def training_bytes(self, ds, batch: int, runs: int, precision: str) -> int | None:
-        """Memory of ``runs`` vmapped training runs on minibatches of ``batch`` states."""
+        """Memory of ``runs`` vmapped training runs on minibatches of ``batch`` states (times the trajectories)."""
         from ..memory import qnn_bytes
 
-        return qnn_bytes(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8)
+        return qnn_bytes(ds.n_qubits, batch * self._copies, runs, self.depth, 16 if precision == "complex128" else 8)
 
     def pass_seconds(self, ds, precision: str) -> float:
         """Rough seconds of one forward pass of one sample on 2 CPU cores (for time estimates only):
-        2^n amplitudes x depth layers at 2e-8 s each, calibrated on the paper-size MNIST and XXZ cells."""
-        return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1)
+        2^n amplitudes x depth layers at 2e-8 s each, calibrated on the paper-size MNIST and XXZ cells,
+        times the noise model's trajectories."""
+        return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1) * self._copies
 
     overhead_seconds: ClassVar[float] = 5.0  # compile and set-up of one cell
 
@@ -78,7 +98,8 @@ class QNNSpec:
     def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
         from ..memory import check_qnn_fits
 
-        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8, what=what)
+        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8, what=what,
+                       trajectories=self._copies)
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,7 @@ class MLPSpec:
     kind: ClassVar[str] = "mlp"
     family: ClassVar[str] = "MLP"
     phase_invariant: ClassVar[bool] = False  # it reads real and imaginary parts: a global phase is a feature
+    stochastic: ClassVar[bool] = False
 
     def __post_init__(self):
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
@@ -138,6 +160,9 @@ def spec_from_dict(d: dict[str, Any]):
     if kind not in SPECS:
         raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
     allowed = spec_fields(kind)
+    if "noise" in d and "noise" not in allowed:
+        raise InputError(f"noise applies to QNN models only: an {SPECS[kind].family} ({kind}) has no circuit to be "
+                         "noisy; remove its noise table")
     extra = sorted(set(d) - set(allowed) - {"kind"})
     if extra:
         raise InputError(f"a {kind} model has no field {extra[0]!r} (its fields: {', '.join(allowed)})")
@@ -148,5 +173,10 @@ def spec_from_dict(d: dict[str, Any]):
 
 
 def spec_to_dict(spec) -> dict[str, Any]:
-    d = {"kind": spec.kind, **asdict(spec)}
+    """The spec as a config entry; no ``noise`` key for a noiseless QNN (so its entry is as it always was)."""
+    d = {"kind": spec.kind, **{f.name: getattr(spec, f.name) for f in fields(spec)}}
+    if d.get("noise", 0) is None:
+        del d["noise"]
+    elif "noise" in d:
+        d["noise"] = d["noise"].to_dict()
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
