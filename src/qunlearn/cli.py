@@ -342,6 +342,9 @@ def reproduce(
                                                          "for every MNIST part"),
     xxz_phase: Optional[str] = XXZ_PHASE,
     fresh: bool = FRESH,
+    parts: Optional[str] = typer.Option(None, "--parts", help="comma list of parts to run instead of the preset's: "
+                                        "poison, gauge (xxz), unlearn, sweeps, landscape, embed, noise (beyond the "
+                                        "paper: the study under device noise)"),
     report: bool = typer.Option(True, "--report/--no-report", help="write report.md and report.html at the end"),
     published: bool = PUBLISHED,
     executor: str = EXECUTOR,
@@ -362,7 +365,11 @@ def reproduce(
         raise InputError("--mnist-path applies to reproduce mnist or all")
     if xxz_phase is not None and "xxz" not in datasets:
         raise InputError("--xxz-phase applies to reproduce xxz or all")
-    study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase)
+    over = None
+    if parts is not None:
+        chosen = list(parse_list(parts, st.PARTS, "part", "--parts"))
+        over = {d: {"parts": chosen} for d in datasets}
+    study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase, overrides=over)
     loaded = rp.check_inputs(rp.configs(study))  # bad data or sizes are named before the directory is looked at
     top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
     t0 = time.perf_counter()

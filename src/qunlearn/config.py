@@ -36,7 +36,7 @@ MAX_GRID = 1000  # values in a grid (noise ratios, weights, seeds)
 MAX_PERPLEXITY = 1000
 
 __all__ = ["DATASET_NAMES", "MODEL_KINDS", "PRESETS", "ModelConfig", "PoisonConfig", "UnlearnConfig",
-           "SweepConfig", "LandscapeConfig", "EmbedConfig", "preset_configs"]
+           "SweepConfig", "LandscapeConfig", "EmbedConfig", "NoiseConfig", "preset_configs"]
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,13 @@ class UnlearnConfig(_Config):
     runs: int = 5
     seed: int = 0
     precision: str = "complex64"
+    shots: tuple[int, ...] = ()  # also report MIA and poison memory from finite-shot QNN outputs (N shots each)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not d["shots"]:
+            del d["shots"]  # no finite-shot metrics: the record is as it always was
+        return d
 
     def __post_init__(self):
         from .unlearn import METHODS, resolve_weights
@@ -251,6 +258,16 @@ class UnlearnConfig(_Config):
                 raise InputError(f"a weight is given for {m!r}, which this run does not run (methods: "
                                  f"{', '.join(methods)}); drop the weight or add the method")
         self._set("weights", {m: dict(w) for m, w in self.weights.items()})
+        if isinstance(self.shots, (str, bytes)) or not hasattr(self.shots, "__iter__"):
+            raise InputError(f"shots must be a list of shot counts such as [100, 1000, 10000], got {self.shots!r}")
+        if len(self.shots) > MAX_GRID:
+            raise InputError(f"{len(self.shots)} shot counts are more than the {MAX_GRID} qunlearn accepts")
+        from .noise import MAX_SHOTS
+
+        shots = tuple(check_positive_int(n, "shots", MAX_SHOTS) for n in self.shots)
+        if len(set(shots)) != len(shots):
+            raise InputError(f"shots repeat: {list(shots)}")
+        self._set("shots", shots)
 
 
 SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}  # method -> the weights it sweeps
@@ -381,6 +398,47 @@ class EmbedConfig(_Config):
                              "(a neighbourhood size; typical values are 5 to 50)")
 
 
+@dataclass(frozen=True)
+class NoiseConfig:
+    """The study under device noise: an alpha sweep (``poison``) and an unlearning comparison (``unlearn``) whose
+    models include QNNs with a ``noise`` table (:mod:`qunlearn.noise`); the unlearning's ``shots`` add
+    finite-shot membership inference and poison memory."""
+
+    poison: PoisonConfig
+    unlearn: UnlearnConfig
+
+    def __post_init__(self):
+        if self.poison.dataset != self.unlearn.dataset:
+            raise InputError(f"noise: the sweep's dataset {self.poison.dataset!r} and the unlearning's "
+                             f"{self.unlearn.dataset!r} differ; use one dataset")
+        if not any(getattr(mc.spec, "noise", None) is not None
+                   for mc in (*self.poison.models.values(), *self.unlearn.models.values())):
+            raise InputError("the noise part has no noisy model; give a QNN a noise table such as "
+                             "noise = {p2 = 0.01, trajectories = 64}")
+
+    @property
+    def dataset(self) -> str:
+        return self.poison.dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"poison": self.poison.to_dict(), "unlearn": self.unlearn.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "NoiseConfig":
+        if not isinstance(d, dict):
+            raise InputError(f"noise must be a table with poison and unlearn tables, got {d!r}")
+        unknown = sorted(set(d) - {"poison", "unlearn"})
+        if unknown:
+            raise InputError(f"unknown config key {unknown[0]!r}; known keys there: poison, unlearn")
+        parts = {}
+        for k, c in (("poison", PoisonConfig), ("unlearn", UnlearnConfig)):
+            try:
+                parts[k] = c.from_dict(d.get(k, {}))
+            except InputError as e:
+                raise InputError(f"{k}: {e}") from None
+        return cls(**parts)
+
+
 # ------------------------------------------------------------------ presets
 # Paper settings: PROTOCOL.md, "Training settings". eval_every only sets how often
 # the learning curves are sampled, not the training itself.
@@ -435,10 +493,57 @@ def _landscape(preset: str, dataset: str) -> LandscapeConfig:
     return LandscapeConfig(dataset=dataset, models=models, seeds=(0, 42), exact_max=2000)
 
 
+# The study under noise. A noise level p is two-qubit depolarizing p, single-qubit depolarizing and amplitude
+# damping p / 10 (on current superconducting devices two-qubit gates are about ten times as noisy as
+# single-qubit ones). Metrics average `trajectories` trajectories (standard error of <Z> below 0.02 at these
+# levels, measured: the tables report it); training steps use `train_trajectories` (an unbiased gradient).
+NOISE_LEVELS = {"quick": (0.01, 0.03), "paper": (0.01, 0.03)}
+NOISE_TRAJECTORIES = {"quick": (64, 2), "paper": (64, 4)}  # (metrics, training steps)
+NOISE_ALPHAS = (0.0, 0.3, 0.5, 0.7)
+NOISE_SHOTS = (100, 1000, 10000)
+NOISE_DATA = {("quick", "mnist"): {"n_per_class": 100, "n_val_per_class": 100},
+              ("quick", "xxz"): {"n_spins": 8}, ("paper", "mnist"): {}, ("paper", "xxz"): {}}
+
+
+def noise_model_table(preset: str, p: float) -> dict[str, Any]:
+    """The ``noise`` table of noise level ``p`` in preset ``preset``."""
+    k, k_train = NOISE_TRAJECTORIES[preset]
+    return {"p1": round(p / 10, 12), "p2": p, "gamma": round(p / 10, 12), "trajectories": k,
+            "train_trajectories": k_train}
+
+
+def _noisy(models: dict[str, ModelConfig], preset: str, metrics_only: bool) -> dict[str, ModelConfig]:
+    """``qnn`` and ``mlp`` of ``models`` with a noisy QNN per noise level (``qnn-p<level>``); with
+    ``metrics_only`` the schedules evaluate only before and after (metrics cost the trajectories)."""
+    from .noise import NoiseModel
+
+    def last_only(mc: ModelConfig) -> ModelConfig:
+        if not metrics_only:
+            return mc
+        return replace(mc, train=replace(mc.train, eval_every=mc.train.epochs),
+                       unlearn=None if mc.unlearn is None else replace(mc.unlearn, eval_every=mc.unlearn.epochs))
+
+    out = {"qnn": last_only(models["qnn"])}
+    for p in NOISE_LEVELS[preset]:
+        spec = replace(models["qnn"].spec, noise=NoiseModel(**noise_model_table(preset, p)))
+        out[f"qnn-p{p:g}"] = replace(last_only(models["qnn"]), spec=spec)
+    out["mlp"] = last_only(models["mlp"])
+    return out
+
+
+def _noise(preset: str, dataset: str, poison: PoisonConfig, unlearn: UnlearnConfig) -> NoiseConfig:
+    options = {**poison.data_options, **NOISE_DATA[(preset, dataset)]}
+    return NoiseConfig(
+        poison.replace(models=_noisy(poison.models, preset, True), attacks=("label-flip",), alphas=NOISE_ALPHAS,
+                       data_options=options),
+        unlearn.replace(models=_noisy(unlearn.models, preset, True), methods=("retrain", "finetune", "scrub"),
+                        shots=NOISE_SHOTS, data_options=options))
+
+
 def preset_configs(preset: str, dataset: str) -> dict[str, Any]:
     """Every experiment's config of a named preset for one dataset (the paper's settings for ``paper``).
 
-    Returns ``{"poison", "unlearn", "landscape", "embed"}`` configs and ``"sweeps"``
+    Returns ``{"poison", "unlearn", "noise", "landscape", "embed"}`` configs and ``"sweeps"``
     (``{"methods": [...], "grid": [...]}``).
     """
     from .unlearn import METHODS
@@ -449,11 +554,13 @@ def preset_configs(preset: str, dataset: str) -> dict[str, Any]:
     runs = 5 if preset == "paper" else 2
     # XXZ states in the random gauge, as an eigensolver leaves them and as the published numbers arose
     options = {"phase": "random"} if dataset == "xxz" else {}
+    poison = PoisonConfig(dataset=dataset, data_options=options, models=_poison_models(preset, dataset), runs=runs)
+    unlearn = UnlearnConfig(dataset=dataset, data_options=options, models=_unlearn_models(preset, dataset),
+                            methods=tuple(METHODS), runs=runs)
     return {
-        "poison": PoisonConfig(dataset=dataset, data_options=options, models=_poison_models(preset, dataset),
-                               runs=runs),
-        "unlearn": UnlearnConfig(dataset=dataset, data_options=options, models=_unlearn_models(preset, dataset),
-                                 methods=tuple(METHODS), runs=runs),
+        "poison": poison,
+        "unlearn": unlearn,
+        "noise": _noise(preset, dataset, poison, unlearn),
         "sweeps": {"methods": list(SWEEPS), "grid": list(WEIGHT_GRID if preset == "paper" else (0.0, 0.45, 0.9))},
         "landscape": _landscape(preset, dataset).replace(data_options=options),
         "embed": EmbedConfig(dataset=dataset, data_options=options),

@@ -92,7 +92,11 @@ class NoiseModel:
     the ring; ``gamma``: amplitude damping of every qubit in every layer;
     ``readout``: probability that a measured bit is flipped (at most 0.5);
     ``shots``: measurements per output (``None``: the exact expectation);
-    ``trajectories``: Monte Carlo trajectories averaged per output.
+    ``trajectories``: Monte Carlo trajectories averaged per output;
+    ``train_trajectories``: those of the training and unlearning steps (``None``: ``trajectories``):
+    a minibatch gradient already averages over samples, so a few trajectories
+    give an unbiased gradient at a fraction of the cost, while the metrics keep
+    ``trajectories``.
     """
 
     p1: float = 0.0
@@ -101,6 +105,7 @@ class NoiseModel:
     readout: float = 0.0
     shots: int | None = None
     trajectories: int = 1
+    train_trajectories: int | None = None
 
     def __post_init__(self):
         for name in ("p1", "p2", "gamma"):
@@ -109,6 +114,9 @@ class NoiseModel:
         if self.shots is not None:
             object.__setattr__(self, "shots", _count(self.shots, "shots", MAX_SHOTS))
         object.__setattr__(self, "trajectories", _count(self.trajectories, "trajectories", MAX_TRAJECTORIES))
+        if self.train_trajectories is not None:
+            object.__setattr__(self, "train_trajectories",
+                               _count(self.train_trajectories, "train_trajectories", MAX_TRAJECTORIES))
 
     @property
     def has_channels(self) -> bool:
@@ -130,10 +138,22 @@ class NoiseModel:
         """State-vector simulations per output: ``trajectories`` with channels, else 1."""
         return self.trajectories if self.has_channels else 1
 
+    @property
+    def train_runs(self) -> int:
+        """State-vector simulations per sample in a training step."""
+        return (self.train_trajectories or self.trajectories) if self.has_channels else 1
+
+    def for_training(self) -> "NoiseModel":
+        """The same noise with the training steps' trajectories."""
+        from dataclasses import replace
+
+        return replace(self, trajectories=self.train_trajectories or self.trajectories, train_trajectories=None)
+
     def describe(self) -> str:
         parts = [f"{k} {getattr(self, k):g}" for k in PROBABILITIES if getattr(self, k) > 0]
         if self.has_channels:
-            parts.append(f"{self.trajectories} trajectories")
+            parts.append(f"{self.trajectories} trajectories" + (
+                "" if self.train_runs == self.trajectories else f" ({self.train_runs} in training steps)"))
         parts.append("exact readout" if self.shots is None else f"{self.shots} shots")
         return ", ".join(parts) if parts else "noiseless"
 

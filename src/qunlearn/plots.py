@@ -382,3 +382,43 @@ def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFr
             ax.plot(q.index, q.to_numpy(), color="0.35", lw=1.2, ls=":", label="QNN validation (either gauge)")
         _alpha_panel(ax, f"{model}: {ATTACK_LABELS.get(attack, attack)}", "accuracy" if j == 0 else None)
     return _close(fig, axes, stem, title, 7)
+
+
+def noise_figure(results: pd.DataFrame, stem: Path, labels: dict[str, str] | None = None,
+                 title: str | None = None) -> list[Path]:
+    """The alpha sweep under device noise: validation accuracy (clean) and training accuracy on the poisoned
+    labels against alpha, per attack; one curve per QNN (noiseless and each noise level, darker = noisier),
+    the MLP dashed for reference. Mean and one-std band over runs; the legend below the panels."""
+    labels = labels or {}
+    attacks = list(results["attack"].unique())
+    models = list(results["model"].unique())
+    qnns = [m for m in models if m.startswith("qnn")]
+    others = [m for m in models if m not in qnns]
+    shades = plt.cm.magma(np.linspace(0.15, 0.75, max(1, len(qnns))))[::-1]
+    panels = [("val_acc", "validation (clean labels)"), ("train_acc", "training (poisoned labels)")]
+    fig, axes = plt.subplots(len(attacks), 2, figsize=(9.6, 3.4 * len(attacks) + 0.6), squeeze=False, sharex=True,
+                             sharey=True)
+    alphas = np.sort(results["alpha"].unique())
+    for i, attack in enumerate(attacks):
+        for j, (metric, what) in enumerate(panels):
+            ax = axes[i, j]
+            for k, model in enumerate(qnns + others):
+                sub = results[(results["model"] == model) & (results["attack"] == attack) & (results["metric"] == metric)]
+                if not len(sub):
+                    continue
+                s = sub.groupby("alpha")["value"].agg(["mean", "std"]).fillna(0.0)
+                if model in qnns:
+                    style = dict(label=labels.get(model, model), color=shades[k], marker="o")
+                else:
+                    style = dict(label=labels.get(model, model), color="#00798c", marker="s", ls="--")
+                _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
+            if metric == "train_acc" and attack == "label-flip":
+                a = np.linspace(alphas.min(), alphas.max(), 50)
+                ax.plot(a, np.maximum(a, 1 - a), color="0.5", lw=0.8, ls=":", label=r"max($\alpha$, 1 $-$ $\alpha$)")
+            _alpha_panel(ax, f"{what}, {ATTACK_LABELS.get(attack, attack)}", "accuracy" if j == 0 else None)
+    handles, names = axes[0, 1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(handles) + 1) // 2), 1, 1))
+    return save(fig, stem)

@@ -227,7 +227,66 @@ def _claim5(d, res) -> Claim:
     return Claim(5, d, statement, rule, ev, HELD if ok else NOT_HELD)
 
 
-_CLAIMS = ((_claim1, "poison"), (_claim2, "poison"), (_claim3, "poison"), (_claim4, "unlearn"), (_claim5, "landscape"))
+def _noisy_models(part: dict) -> list[str]:
+    """Names of the models of a part's stored config that have a noise table."""
+    return [k for k, v in part.get("config", {}).get("models", {}).items() if isinstance(v, dict) and "noise" in v]
+
+
+def _claim6(d, res, part) -> Claim:
+    statement = "Beyond the paper: under device noise the QNN keeps its resilience to label flipping: no " \
+                "memorisation, a plateau of validation accuracy to alpha = 0.3 and the collapse past 0.5."
+    rule = "For every noisy QNN of the noise part, claim 2's rule without the MLP comparison: mean |train acc - " \
+           "max(alpha, 1 - alpha)| <= 0.1; val acc at alpha 0.3 >= 0.85; val acc <= 0.5 at every alpha >= 0.6."
+    noisy = _noisy_models(part)
+    parts, ok, tested = [], True, False
+    for m in ["qnn"] * ("qnn" in set(res["model"])) + noisy:
+        tr = _means(res, "train_acc", model=m, attack="label-flip")
+        va = _means(res, "val_acc", model=m, attack="label-flip")
+        q3 = _at(va, 0.3)
+        high = va[va.index.to_numpy(dtype=float) >= 0.6 - 1e-9]
+        if not len(tr) or math.isnan(q3) or not len(high):
+            continue
+        a = tr.index.to_numpy(dtype=float)
+        dev = float(np.mean(np.abs(tr.to_numpy() - np.maximum(a, 1 - a))))
+        holds = dev <= 0.1 and q3 >= 0.85 and high.max() <= 0.5
+        if m in noisy:
+            tested, ok = True, ok and holds
+        parts.append(f"{m}: deviation {dev:.3f}, val acc at 0.3 {q3:.3f}, max val acc for alpha >= 0.6 "
+                     f"{high.max():.3f}" + ("" if m in noisy else " (noiseless, for reference)"))
+    if not tested:
+        return Claim(6, d, statement, rule, "needs label-flip results of a noisy QNN at alpha 0.3 and >= 0.6",
+                     UNTESTED)
+    return Claim(6, d, statement, rule, "; ".join(parts), HELD if ok else NOT_HELD)
+
+
+def _claim7(d, res, part) -> Claim:
+    statement = "Beyond the paper: under device noise, finetuning still leaves the QNN with less poison memory " \
+                "than the MLP, also as a device measures it (finite shots)."
+    rule = "After finetune, every noisy QNN's poison memory (forget-set accuracy on the flipped labels) is below " \
+           "the MLP's, from exact outputs and from 1000-shot outputs."
+    last = res[res["step"] == res.groupby("model")["step"].transform("max")]
+    get = lambda model, metric: last[(last["model"] == model) & (last["method"] == "finetune")  # noqa: E731
+                                     & (last["metric"] == metric)]["value"].mean()
+    mlp = get("mlp", "forget_poison_acc")
+    noisy = _noisy_models(part)
+    parts, ok, tested = [], True, False
+    for m in noisy:
+        q, q_shots, mia = get(m, "forget_poison_acc"), get(m, "forget_poison_acc_shots1000"), get(m, "mia_auc_shots1000")
+        if any(math.isnan(v) for v in (q, q_shots, mlp)):
+            continue
+        tested, ok = True, ok and q < mlp and q_shots < mlp
+        parts.append(f"{m}: poison memory {q:.3f} (1000 shots: {q_shots:.3f}; MIA AUC from 1000 shots {mia:.3f})")
+    if not tested:
+        return Claim(7, d, statement, rule, "needs finetune results of a noisy QNN and the MLP with 1000-shot "
+                     "metrics", UNTESTED)
+    ref = get("qnn", "forget_poison_acc")
+    return Claim(7, d, statement, rule, "; ".join(parts) + f"; MLP {mlp:.3f}"
+                 + ("" if math.isnan(ref) else f"; noiseless QNN {ref:.3f}"), HELD if ok else NOT_HELD)
+
+
+_CLAIMS = ((_claim1, "poison"), (_claim2, "poison"), (_claim3, "poison"), (_claim4, "unlearn"), (_claim5, "landscape"),
+           (_claim6, "noise"), (_claim7, "noise-unlearn"))
+_BEYOND = ("noise", "noise-unlearn")  # parts of claims beyond the paper: tested only when the run has them
 _EMPTY = pd.DataFrame(columns=["model", "attack", "alpha", "method", "step", "run", "metric", "value"])
 
 
@@ -236,8 +295,13 @@ def claims(run: RunTables) -> list[Claim]:
     out = []
     for d in sorted({d for d, _ in run.parts}):
         for fn, part in _CLAIMS:
+            if part in _BEYOND and (d, part) not in run.parts:
+                continue
             res = run.parts.get((d, part), {}).get("results")
-            claim = fn(d, _EMPTY if res is None else res)
+            if part in _BEYOND:
+                claim = fn(d, _EMPTY if res is None else res, run.parts[(d, part)])
+            else:
+                claim = fn(d, _EMPTY if res is None else res)
             if res is None:
                 claim.evidence = f"this run has no {part} results for {d.upper()}: {claim.evidence}"
             out.append(claim)
@@ -407,13 +471,19 @@ def _setup_lines(run: RunTables) -> list[str]:
                          f"Hessian on {cfg.get('n_hessian')} points")
         elif name == "embed":
             lines.append(f"{d}/embed: t-SNE, alpha {cfg.get('alpha')}, perplexity {cfg.get('perplexity')}")
+        elif name in ("noise", "noise-unlearn"):
+            models = ", ".join(f"{k} ({_describe(v)})" for k, v in cfg.get("models", {}).items())
+            what = (f"alphas {', '.join(f'{a:g}' for a in cfg.get('alphas', []))}" if name == "noise" else
+                    f"{cfg.get('attack')} alpha {cfg.get('alpha')}; methods {', '.join(cfg.get('methods', []))}; "
+                    f"shots {cfg.get('shots', [])}")
+            lines.append(f"{d}/{name}: {what}; {cfg.get('runs')} runs; data {cfg.get('data_options')}; {models}")
     v = run.versions
     lines.append("versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)))
     return lines
 
 
 _ORDER = {"poison": 0, "gauge": 1, "unlearn": 2, "sweep-scrub": 3, "sweep-gradient_ascent": 4, "landscape": 5,
-          "embed": 6}
+          "embed": 6, "noise": 7, "noise-unlearn": 8}
 
 
 def _ordered(run: RunTables):
@@ -537,7 +607,56 @@ def build(run: RunTables, found: list[Claim]) -> _Doc:
         elif name == "embed" and part["embedding"] is not None:
             doc.h(2, f"{title}")
             doc.image(pdir / "embedding.png", "t-SNE of clean and poisoned data")
+        elif name == "noise" and res is not None:
+            _noise_section(doc, d, part)
+        elif name == "noise-unlearn" and res is not None:
+            doc.h(3, f"{d.upper()}: unlearning under noise")
+            doc.p("Every method from the models trained on the poisoned data, the noisy QNNs beside the noiseless "
+                  "one and the MLP (final step; mean ± std over runs). The second table gives what a device "
+                  "would reveal: the same metrics from outputs estimated with N measurements.")
+            doc.table(unlearn_table(res, part["timing"]))
+            shots = shots_table(res)
+            if len(shots):
+                doc.table(shots)
     return doc
+
+
+def shots_table(res: pd.DataFrame) -> pd.DataFrame:
+    """Poison memory and MIA AUC from finite-shot outputs at the last step: a row per (model, method), columns per N."""
+    last = res[res["step"] == res.groupby("model")["step"].transform("max")]
+    found = sorted({int(m.rsplit("shots", 1)[1]) for m in last["metric"].unique() if "_shots" in m})
+    rows = []
+    for (model, method), g in last.groupby(["model", "method"], sort=False):
+        if not g["metric"].str.contains("_shots").any():
+            continue
+        row = {"model": model, "method": method}
+        for n in found:
+            for metric, label in ((f"forget_poison_acc_shots{n}", f"poison memory, {n} shots"),
+                                  (f"mia_auc_shots{n}", f"MIA AUC, {n} shots")):
+                v = g[g["metric"] == metric]["value"]
+                row[label] = _pm(v.mean(), v.std()) if len(v) else "-"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _noise_section(doc: "_Doc", d: str, part: dict) -> None:
+    from .experiments.noise import standard_errors
+
+    res = part["results"]
+    doc.h(2, f"{d.upper()}: beyond the paper, the study under device noise")
+    doc.p("The alpha sweep again with QNNs that run on a simulated noisy device (depolarizing errors after the "
+          "single- and two-qubit gates, amplitude damping, as Monte Carlo trajectories; see qunlearn.noise), beside "
+          "the noiseless QNN and the MLP. Setup above; the claims 6 and 7 test the numbers.")
+    doc.image(part["dir"] / "noise.png", "accuracy against alpha under noise")
+    doc.h(3, "Validation accuracy (clean) at the last epoch")
+    doc.table(poison_table(res))
+    doc.h(3, "Training accuracy on the poisoned labels (label flipping)")
+    doc.table(train_table(res))
+    se = standard_errors(res)
+    if len(se):
+        doc.p("Standard error of each noisy QNN's measured <Z> on the validation states (from its trajectories "
+              "and shots), averaged over states; the outputs are estimates, and this is how precise.")
+        doc.table(se)
 
 
 def write(path: str | Path) -> tuple[Path, Path, list[Claim]]:

@@ -10,6 +10,8 @@ A *study* config says, per dataset, which parts run and with what settings::
     [mnist.sweeps]            # methods = ["scrub", "gradient_ascent"], grid = [0.0, ..., 0.9]
     [mnist.landscape]         # a LandscapeConfig: Hessian traces
     [mnist.embed]             # attacks, alpha, seed, perplexity: t-SNE panels
+    [mnist.noise.poison]      # part "noise" (beyond the paper; run only when named in parts): the alpha sweep
+    [mnist.noise.unlearn]     # and unlearning with noisy QNNs (models with a noise table) beside the noiseless ones
 
 Presets: ``paper-mnist`` and ``paper-xxz`` (the paper's settings) and ``quick``
 (both datasets, minutes on a laptop). Overrides, from a TOML file or from CLI
@@ -33,6 +35,7 @@ from .config import (
     SWEEPS,
     EmbedConfig,
     LandscapeConfig,
+    NoiseConfig,
     PoisonConfig,
     SweepConfig,
     UnlearnConfig,
@@ -41,19 +44,21 @@ from .config import (
 from .errors import InputError
 
 STUDY_PRESETS = ("paper-mnist", "paper-xxz", "quick")
-PARTS = ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed")
+PARTS = ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed", "noise")
+OPT_IN = ("noise",)  # parts beyond the paper: run when named in parts (or --parts), never by default
 SWEEP_METHODS = tuple(SWEEPS)
 _EMBED_KEYS = ("attacks", "alpha", "seed", "perplexity")  # embed's dataset and data options are poison's
 
 
 def _dataset_section(preset: str, dataset: str) -> dict[str, Any]:
     cfgs = preset_configs(preset, dataset)
-    parts = [p for p in PARTS if p != ("landscape" if dataset == "xxz" else "gauge")]
+    parts = [p for p in PARTS if p != ("landscape" if dataset == "xxz" else "gauge") and p not in OPT_IN]
     embed = cfgs["embed"].to_dict()
     return {
         "parts": parts,
         "poison": cfgs["poison"].to_dict(),
         "unlearn": cfgs["unlearn"].to_dict(),
+        "noise": cfgs["noise"].to_dict(),
         "sweeps": cfgs["sweeps"],
         "landscape": cfgs["landscape"].to_dict(),
         "embed": {k: embed[k] for k in _EMBED_KEYS},
@@ -117,7 +122,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
                          "'qunlearn config show quick > my.toml'") from None
 
 
-_FREE = ("weights", "data_options", "noise")  # tables whose keys are the user's (checked by the config itself)
+_FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
+_FREE_IN_MODEL = _FREE + ("noise",)  # and, in a model entry, its noise table
 
 
 def _merge_free(base: Any, over: Any) -> Any:
@@ -127,14 +133,14 @@ def _merge_free(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def _merge(base: dict, over: dict, where: str) -> dict:
+def _merge(base: dict, over: dict, where: str, free: tuple[str, ...] = _FREE) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
         here = f"{where}.{key}" if where else key
         if key == "models" and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _replace_models(out[key], value, here)
             continue
-        if key in _FREE:
+        if key in free:
             if not isinstance(value, dict):
                 raise InputError(f"config key {here!r} is a table; write it as [{here}] or {{key = value}}")
             out[key] = _merge_free(out.get(key, {}), value)
@@ -174,7 +180,7 @@ def _replace_models(preset: dict, given: dict, where: str) -> dict:
                     raise InputError(f"config key {here!r}: no {entry['kind']} model in the preset to start from; "
                                      "give the entry a [train] table")
                 template = spec_to_dict(SPECS[entry["kind"]]())
-        out[name] = _merge(template, entry, here)
+        out[name] = _merge(template, entry, here, _FREE_IN_MODEL)
     return out
 
 
@@ -240,7 +246,8 @@ class Study:
             if len(set(parts)) != len(parts):
                 raise InputError(f"{d}.parts names a part twice: {parts}; list each once")
             typed = {"parts": [p for p in PARTS if p in parts]}
-            for name, cls in (("poison", PoisonConfig), ("unlearn", UnlearnConfig), ("landscape", LandscapeConfig)):
+            for name, cls in (("poison", PoisonConfig), ("unlearn", UnlearnConfig), ("landscape", LandscapeConfig),
+                              ("noise", NoiseConfig)):
                 typed[name] = _typed(cls, sec[name], f"{d}.{name}")
                 if typed[name].dataset != d:
                     raise InputError(f"{d}.{name}.dataset is {typed[name].dataset!r}; it must be {d!r}")
@@ -273,7 +280,8 @@ class Study:
             embed = t["embed"].to_dict()
             out[d] = {"parts": list(t["parts"]), "poison": t["poison"].to_dict(), "unlearn": t["unlearn"].to_dict(),
                       "sweeps": {"methods": list(t["sweeps"]), "grid": grid},
-                      "landscape": t["landscape"].to_dict(), "embed": {k: embed[k] for k in _EMBED_KEYS}}
+                      "landscape": t["landscape"].to_dict(), "embed": {k: embed[k] for k in _EMBED_KEYS},
+                      "noise": t["noise"].to_dict()}
         return out
 
 
@@ -288,6 +296,7 @@ def data_overrides(datasets, mnist_path: str | Path | None = None, xxz_phase: st
         given = {k: v for k, v in options.get(d, {}).items() if v is not None}
         if given:
             tree[d] = {part: {"data_options": dict(given)} for part in DATA_PARTS}
+            tree[d]["noise"] = {part: {"data_options": dict(given)} for part in ("poison", "unlearn")}
     return tree
 
 

@@ -27,6 +27,7 @@ import optax
 
 from .errors import check_finite_positive, check_positive_int
 from .losses import accuracy, bce
+from .models.base import for_training
 
 
 @dataclass(frozen=True)
@@ -168,12 +169,20 @@ def supervised_metrics(model, params, data, key: jax.Array | None = None) -> dic
     Returns ``train_loss, train_acc`` (on the labels trained on),
     ``train_clean_acc`` (on the clean labels), ``poison_fit`` (accuracy on the
     poisoned samples against the labels trained on: memorisation of the poison,
-    NaN without poison), ``val_loss, val_acc``. ``key`` draws a stochastic model's noise.
+    NaN without poison), ``val_loss, val_acc``. ``key`` draws a stochastic model's noise; such a
+    model (a noisy QNN) also reports ``val_z_se``, the mean standard error of its measured
+    ``<Z>`` on the validation states (trajectories and shots).
     """
     k_train, k_val = (None, None) if key is None else (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
     p = model.apply(params, data["x"], k_train)
-    pv = model.apply(params, data["x_val"], k_val)
-    return {
+    extra = {}
+    if getattr(model, "stochastic", False):  # a noisy QNN: also the standard error of its measured <Z>
+        z, se = model.expectation(params, data["x_val"], k_val)
+        pv = jax.nn.sigmoid(model.readout_scale * z)
+        extra["val_z_se"] = jnp.mean(se)
+    else:
+        pv = model.apply(params, data["x_val"], k_val)
+    return extra | {
         "train_loss": bce(p, data["y"]),
         "train_acc": accuracy(p, data["y"]),
         "train_clean_acc": accuracy(p, data["y_true"]),
@@ -194,12 +203,14 @@ def supervised_program(model, cfg: TrainConfig):
     Cached per (model, cfg): cells of the same shapes reuse one compilation.
     """
 
+    stepping = for_training(model)  # a noisy QNN may run fewer trajectories in its steps than in its metrics
+
     def one(key, x, y, y_true, poisoned, x_val, y_val):
         k_init, k_fit = jax.random.split(key)
         data = {"x": x, "y": y, "y_true": y_true, "poisoned": poisoned, "x_val": x_val, "y_val": y_val}
 
         def loss_fn(params, data, idx, mask, key):
-            return bce(model.apply(params, data["x"][idx], key), data["y"][idx], mask)
+            return bce(stepping.apply(params, data["x"][idx], key), data["y"][idx], mask)
 
         def metrics_fn(params, data, key):
             return supervised_metrics(model, params, data, key)

@@ -9,6 +9,8 @@ Layout::
     DIR/<dataset>/sweep-<method>/    weight sweeps of SCRUB and gradient ascent
     DIR/<dataset>/landscape/         Hessian traces (MNIST in the paper)
     DIR/<dataset>/embed/             t-SNE panels
+    DIR/<dataset>/noise/             part "noise": the alpha sweep with noisy QNNs (noise figure)
+    DIR/<dataset>/noise-unlearn/     and unlearning with them, MIA and poison memory from finite shots
     DIR/report.md, DIR/report.html   written at the end (``qunlearn report DIR``)
 
 Each part is a run directory of its own experiment, run through that
@@ -27,9 +29,9 @@ from typing import Any, Callable
 
 from ..runs import RunDir, clear_own
 from ..study import Study
-from . import embedding, gauge, landscape, poisoning, sweeps, unlearning
+from . import embedding, gauge, landscape, noise, poisoning, sweeps, unlearning
 
-EXPERIMENTS = {m.NAME: m for m in (poisoning, gauge, unlearning, sweeps, landscape, embedding)}
+EXPERIMENTS = {m.NAME: m for m in (poisoning, gauge, unlearning, sweeps, landscape, embedding, noise)}
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Part:
     """One experiment of a plan: its config, its run directory and how to report it."""
 
     dataset: str
-    name: str  # poison, gauge, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed
+    name: str  # poison, gauge, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed, noise, noise-unlearn
     experiment: str  # a key of EXPERIMENTS
     cfg: Any
     run_dir: RunDir
@@ -97,6 +99,9 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
             add("landscape", "landscape", sec["landscape"])
         if "embed" in sec["parts"]:
             add("embed", "embed", sec["embed"])
+        if "noise" in sec["parts"]:
+            add("noise", "noise", sec["noise"].poison)
+            add("noise-unlearn", "unlearn", sec["noise"].unlearn)
     return top, parts
 
 
@@ -105,7 +110,12 @@ def configs(study: Study) -> list:
     out = []
     for d, sec in study.sections.items():
         for name in sec["parts"]:
-            out += list(sec["sweeps"].values()) if name == "sweeps" else [sec[name]]
+            if name == "sweeps":
+                out += list(sec["sweeps"].values())
+            elif name == "noise":
+                out += [sec["noise"].poison, sec["noise"].unlearn]
+            else:
+                out.append(sec[name])
     return out
 
 

@@ -18,13 +18,18 @@ metric, value``):
   inference on per-sample losses, forget vs held-out), ``oracle_agreement_val``,
   ``oracle_agreement_forget``, ``oracle_kl_val``, ``oracle_kl_forget`` (against
   the retrain oracle of the same run), ``time_s``, ``compile_s`` and
-  ``speedup`` (retrain time / method time); ``mia_auc`` also at step 0.
+  ``speedup`` (retrain time / method time); ``mia_auc`` also at step 0. With
+  ``shots`` (the study under noise), for QNNs and every N in it, also
+  ``mia_auc_shotsN``, ``forget_poison_acc_shotsN`` and ``val_acc_shotsN``: the
+  same metrics from outputs estimated with N measurements, as a device gives
+  them (steps 0 and last).
 """
 
 from __future__ import annotations
 
 import io
 import time
+import zlib
 from pathlib import Path
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -39,6 +44,7 @@ from .. import data as data_mod, metrics
 from ..config import UnlearnConfig
 from ..errors import InputError
 from ..losses import accuracy, bce
+from ..models.base import for_training
 from ..runs import RunDir, atomic_write_bytes
 from ..train import eval_epochs, fit, supervised_program
 from ..unlearn import METHODS, UnlearnData, resolve_weights
@@ -133,7 +139,7 @@ def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
         teacher_retain, teacher_forget = _predict_parts(model, trained, run_data.x_retain, run_data.x_forget,
                                                         key=jax.random.fold_in(key, TEACHER_STREAM))
         d = replace(run_data, x_val=x_val, y_val=y_val, teacher_retain=teacher_retain, teacher_forget=teacher_forget)
-        plan = METHODS[method](model, trained, w)
+        plan = METHODS[method](for_training(model), trained, w)  # steps may run fewer noise trajectories
         n = d.x_retain.shape[0]
         if plan.union:
             rand = jax.random.bernoulli(k_rand, 0.5, d.y_forget.shape).astype(d.y_retain.dtype)
@@ -234,8 +240,38 @@ def run_method(cfg: UnlearnConfig, ds, name: str, model, trained, data, method: 
     return table, vectors, seconds, compile_s
 
 
+def shot_outputs(p: np.ndarray, readout_scale: float, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """What a device reports instead of the QNN output ``p = sigmoid(s <Z>)``: the same function of ``<Z>``
+    estimated from ``shots`` measurements (:func:`qunlearn.noise.shot_expectation`)."""
+    from ..noise import shot_expectation
+
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
+    z = (np.log(p) - np.log1p(-p)) / readout_scale
+    return 1.0 / (1.0 + np.exp(-readout_scale * shot_expectation(z, shots, rng)))
+
+
+def shot_rows(cfg: UnlearnConfig, ds, name: str, data, method: str, r: int, pf, pv, step: int) -> list[tuple]:
+    """Membership inference and poison memory of run ``r`` from finite-shot outputs, for every ``cfg.shots``
+    (QNNs only: an MLP's output is not a measurement)."""
+    model = cfg.models[name].spec.build(ds, cfg.precision)
+    scale = getattr(model, "readout_scale", None)
+    if scale is None:
+        return []
+    rows = []
+    for n in cfg.shots:
+        rng = np.random.default_rng([cfg.seed, r, n, zlib.crc32(f"{name}/{method}".encode())])
+        qf, qv = shot_outputs(pf, scale, n, rng), shot_outputs(pv, scale, n, rng)
+        members = metrics.per_sample_bce(qf, data.y_forget[r])
+        heldout = metrics.per_sample_bce(qv, ds.y_val)
+        rows += [(method, r, step, f"mia_auc_shots{n}", metrics.mia_auc(members, heldout, seed=r)),
+                 (method, r, step, f"forget_poison_acc_shots{n}", metrics.accuracy(qf, data.y_forget[r])),
+                 (method, r, step, f"val_acc_shots{n}", metrics.accuracy(qv, ds.y_val))]
+    return rows
+
+
 def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing: dict, last_step: int) -> pd.DataFrame:
-    """MIA AUC, oracle agreement / KL against retrain, and time, per method and run."""
+    """MIA AUC, oracle agreement / KL against retrain, and time, per method and run; with ``cfg.shots``, MIA AUC,
+    poison memory and validation accuracy from finite-shot outputs too."""
     rows = []
     oracle = vectors.get("retrain")
     for method, vec in vectors.items():
@@ -245,6 +281,7 @@ def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing
                 members = metrics.per_sample_bce(pf[step_i], data.y_forget[r])
                 heldout = metrics.per_sample_bce(pv[step_i], ds.y_val)
                 rows.append((method, r, step, "mia_auc", metrics.mia_auc(members, heldout, seed=r)))
+                rows += shot_rows(cfg, ds, name, data, method, r, pf[step_i], pv[step_i], step)
             if oracle is not None:
                 of, ov = oracle["p_forget"][r][-1], oracle["p_val"][r][-1]
                 rows += [

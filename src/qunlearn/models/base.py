@@ -43,3 +43,9 @@ class Model(Protocol):
 def n_params(params: Params) -> int:
     """Number of scalar parameters in a pytree."""
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def for_training(model):
+    """The model the training and unlearning steps run: ``model.for_training()`` where a model has one (a noisy
+    QNN samples fewer trajectories per step than its metrics do), else the model itself."""
+    return model.for_training() if hasattr(model, "for_training") else model

@@ -48,7 +48,7 @@ built gate by gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 from functools import lru_cache
 
@@ -217,15 +217,26 @@ class CircuitQNN:
 
     def apply(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
         """``p(y=1|x)`` for a batch ``x``; ``key`` draws the noise of a stochastic model (ignored otherwise)."""
+        return jax.nn.sigmoid(self.readout_scale * self.expectation(params, x, key)[0])
+
+    def expectation(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None):
+        """``(z, se)``: the measured ``<Z_{L-1}>`` of each state of ``x`` (after readout error and shots) and its
+        standard error from the trajectories and shots (0 when exact; NaN from a single trajectory)."""
         backend.set_precision(self.precision)
         states = _as_states(x, self.n_qubits, self.complex_dtype)
         if self.stochastic and key is None:
             raise InputError(f"this QNN is noisy ({self.noise.describe()}): apply(params, x, key) needs a PRNG key")
         if self.noise is None or not self.noise.has_channels:
-            z = self._exact_expectations(params, states)
+            z, var = self._exact_expectations(params, states), 0.0
         else:
-            z = self._trajectory_expectations(params, states, jax.random.fold_in(key, 1))
-        return jax.nn.sigmoid(self.readout_scale * self._measure(z, key))
+            z, var = self._trajectory_expectations(params, states, jax.random.fold_in(key, 1))
+        return self._measure(z, var, key)
+
+    def for_training(self) -> "CircuitQNN":
+        """The model the training and unlearning steps run: the noise model's training trajectories."""
+        if self.noise is None or self.noise.train_runs == self.noise.runs:
+            return self
+        return replace(self, noise=self.noise.for_training())
 
     def _exact_expectations(self, params, states):
         def step(psi, t):
@@ -266,21 +277,23 @@ class CircuitQNN:
 
         per_state = jax.vmap(trajectory, in_axes=(None, 0))  # trajectories of one state
         z = jax.vmap(per_state)(states, draws)
-        return jnp.mean(z, axis=1)
+        var = jnp.var(jax.lax.stop_gradient(z), axis=1, ddof=1) / k if k > 1 else jnp.full((batch,), jnp.nan)
+        return jnp.mean(z, axis=1), var
 
-    def _measure(self, z, key):
-        """Readout error and finite shots on the exact (or trajectory-mean) expectations ``z``."""
+    def _measure(self, z, var, key):
+        """Readout error and finite shots on the exact (or trajectory-mean) expectations ``z`` (variance ``var``)."""
         noise = self.noise
         if noise is None:
-            return z
+            return z, jnp.zeros_like(z)
         if noise.readout > 0:
-            z = (1 - 2 * noise.readout) * z
+            z, var = (1 - 2 * noise.readout) * z, (1 - 2 * noise.readout) ** 2 * var
         if noise.shots is not None:
             prob = jnp.clip((1 + jax.lax.stop_gradient(z)) / 2, 0, 1)
+            var = var + 4 * prob * (1 - prob) / noise.shots
             ones = jax.random.binomial(jax.random.fold_in(key, 2), noise.shots, prob).astype(z.dtype)
             estimate = 2 * ones / noise.shots - 1
             z = z + jax.lax.stop_gradient(estimate - z)  # straight through: the gradient of the exact value
-        return z
+        return z, jnp.sqrt(var) * jnp.ones_like(z)
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,8 @@ class QNNSpec:
 
     @property
     def _copies(self) -> int:
-        """State-vector simulations per sample (the noise model's trajectories)."""
-        return 1 if self.noise is None else self.noise.runs
+        """State-vector simulations per sample in a training step (the noise model's training trajectories)."""
+        return 1 if self.noise is None else self.noise.train_runs
 
     def build(self, ds, precision: str = "complex64"):
         _enter(precision)
@@ -87,7 +87,7 @@ class QNNSpec:
     def pass_seconds(self, ds, precision: str) -> float:
         """Rough seconds of one forward pass of one sample on 2 CPU cores (for time estimates only):
         2^n amplitudes x depth layers at 2e-8 s each, calibrated on the paper-size MNIST and XXZ cells,
-        times the noise model's trajectories."""
+        times the noise model's training trajectories."""
         return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1) * self._copies
 
     overhead_seconds: ClassVar[float] = 5.0  # compile and set-up of one cell
@@ -98,8 +98,12 @@ class QNNSpec:
     def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
         from ..memory import check_qnn_fits
 
-        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, 16 if precision == "complex128" else 8, what=what,
-                       trajectories=self._copies)
+        itemsize = 16 if precision == "complex128" else 8
+        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, itemsize, what=what, trajectories=self._copies)
+        if self.noise is not None and self.noise.runs > 1:  # the metrics: a forward pass over every sample
+            n_eval = max(len(ds.y_train), len(ds.y_val))
+            check_qnn_fits(ds.n_qubits, n_eval, runs, 0, itemsize, what=f"{what}'s evaluation",
+                           trajectories=self.noise.runs)
 
 
 @dataclass(frozen=True)
