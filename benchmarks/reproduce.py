@@ -4,6 +4,8 @@
     python benchmarks/reproduce.py quick --workers 2          # the same on a 2-worker local Dask cluster
     python benchmarks/reproduce.py paper --sample 2           # paper preset, 2 cells of every kind measured
     python benchmarks/reproduce.py paper --parts mnist/landscape,mnist/embed
+    python benchmarks/reproduce.py quick --name noise \
+        --parts mnist/noise,mnist/noise-unlearn,xxz/noise,xxz/noise-unlearn   # the study under noise
     python benchmarks/reproduce.py paper --src OTHER/src      # another checkout, measured the same way
 
 Every run starts from an empty directory and an empty compilation cache
@@ -139,7 +141,14 @@ def main() -> None:
     from qunlearn.experiments import reproduce as rp
 
     datasets = tuple(d for d in args.datasets.split(",") if d in DATASET_NAMES)
-    study = st.resolve(args.preset, datasets)
+    over = None
+    if args.parts:  # the study parts of the labels asked for (so that opt-in parts such as noise are planned)
+        study_part = lambda name: "sweeps" if name.startswith("sweep-") else name.split("-")[0]  # noqa: E731
+        over = {d: {"parts": sorted({study_part(lab.split("/", 1)[1]) for lab in args.parts.split(",")
+                                     if lab.startswith(d + "/")})} for d in datasets}
+        over = {d: v for d, v in over.items() if v["parts"]}
+        datasets = tuple(over)
+    study = st.resolve(args.preset, datasets, overrides=over)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="qunlearn-bench-")) / "run"
     top, parts = rp.plan(study, out, fresh=True)
     if args.parts:

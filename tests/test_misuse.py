@@ -126,6 +126,7 @@ ALWAYS = {  # entries that found a defect: checked on every run
     "poison-config-noise-gamma-nan", "poison-config-noise-shots-zero", "poison-config-noise-shots-float",
     "poison-config-noise-trajectories-zero", "poison-config-noise-trajectories-text", "poison-config-noise-on-mlp",
     "poison-config-noise-unknown-field", "poison-config-noise-not-table", "poison-config-noise-memory",
+    "reproduce-parts-unknown", "reproduce-parts-empty", "reproduce-parts-gauge-mnist",
 }
 
 
@@ -456,6 +457,9 @@ bad("quickstart-extra-argument", Q, "now", "unexpected extra argument", "now", o
 bad("reproduce-target-unknown", R.replace("mnist", "cifar"), "", "unknown target", "cifar")
 bad("reproduce-target-missing", "reproduce", "", "missing argument", out=None)
 bad("reproduce-preset-unknown", R, "--preset fast", "unknown preset", "fast")
+bad("reproduce-parts-unknown", R, "--parts poison,bogus", "unknown part", "bogus")
+bad("reproduce-parts-empty", R, "--parts ''", "part", EMPTY + "|no part")
+bad("reproduce-parts-gauge-mnist", R, "--parts gauge", "gauge", "XXZ|xxz")
 bad("reproduce-preset-other-dataset", R, "--preset paper-xxz", "mnist", r"no|section")
 bad("reproduce-mnist-path-for-xxz", R.replace("mnist", "xxz"), "--mnist-path {FX}/notes.txt", "--mnist-path")
 bad("reproduce-xxz-phase-for-mnist", R, "--xxz-phase fixed", "--xxz-phase")

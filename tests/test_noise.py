@@ -257,3 +257,18 @@ def test_noisy_training_runs_and_is_reproducible():
     assert np.all(np.isfinite(h1["train_loss"])) and h1["train_loss"].shape == (2,)
     p3, _ = train(model, jax.random.key(1), x, y, cfg)
     assert not np.array_equal(p1, p3)
+
+
+def test_reported_standard_error_matches_the_spread_of_outputs():
+    """``expectation`` returns each output's standard error (trajectories and shots together): it matches the
+    spread of the outputs over independent keys."""
+    n = 4
+    model = QNN(n_qubits=n, depth=2, precision="complex128",
+                noise=NoiseModel(p1=0.1, p2=0.1, trajectories=16, shots=400))
+    params = jnp.asarray(np.random.default_rng(2).normal(0, 1.0, model.param_shape))
+    x = jnp.asarray(_states(n, 3, 5))
+    z, se = jax.jit(jax.vmap(lambda key: model.expectation(params, x, key)))(jax.random.split(jax.random.key(0), 3000))
+    np.testing.assert_allclose(np.asarray(se).mean(axis=0), np.asarray(z).std(axis=0), rtol=0.1)
+    assert model.for_training() is model
+    fewer = QNN(n_qubits=n, depth=2, noise=NoiseModel(p1=0.1, trajectories=16, train_trajectories=2))
+    assert fewer.for_training().noise.trajectories == 2 and fewer.for_training().noise.train_trajectories is None

@@ -495,10 +495,13 @@ def _landscape(preset: str, dataset: str) -> LandscapeConfig:
 
 # The study under noise. A noise level p is two-qubit depolarizing p, single-qubit depolarizing and amplitude
 # damping p / 10 (on current superconducting devices two-qubit gates are about ten times as noisy as
-# single-qubit ones). Metrics average `trajectories` trajectories (standard error of <Z> below 0.02 at these
-# levels, measured: the tables report it); training steps use `train_trajectories` (an unbiased gradient).
+# single-qubit ones). Metrics average `trajectories` trajectories per level, chosen so that the standard error
+# of <Z> stays below 0.02 (measured on the quick preset: the noise part's tables report it); training steps use
+# `train_trajectories` (a minibatch gradient averages over samples anyway, and stays unbiased).
 NOISE_LEVELS = {"quick": (0.01, 0.03), "paper": (0.01, 0.03)}
-NOISE_TRAJECTORIES = {"quick": (64, 2), "paper": (64, 4)}  # (metrics, training steps)
+NOISE_TRAJECTORIES = {0.01: 64, 0.03: 128}  # metrics, per level
+NOISE_TRAIN_TRAJECTORIES = {"quick": 2, "paper": 4}
+NOISE_QNN_BATCH = {("quick", "mnist"): 32}  # quick MNIST has 200 training images: more steps per epoch
 NOISE_ALPHAS = (0.0, 0.3, 0.5, 0.7)
 NOISE_SHOTS = (100, 1000, 10000)
 NOISE_DATA = {("quick", "mnist"): {"n_per_class": 100, "n_val_per_class": 100},
@@ -507,26 +510,25 @@ NOISE_DATA = {("quick", "mnist"): {"n_per_class": 100, "n_val_per_class": 100},
 
 def noise_model_table(preset: str, p: float) -> dict[str, Any]:
     """The ``noise`` table of noise level ``p`` in preset ``preset``."""
-    k, k_train = NOISE_TRAJECTORIES[preset]
-    return {"p1": round(p / 10, 12), "p2": p, "gamma": round(p / 10, 12), "trajectories": k,
-            "train_trajectories": k_train}
+    return {"p1": round(p / 10, 12), "p2": p, "gamma": round(p / 10, 12), "trajectories": NOISE_TRAJECTORIES[p],
+            "train_trajectories": NOISE_TRAIN_TRAJECTORIES[preset]}
 
 
-def _noisy(models: dict[str, ModelConfig], preset: str, metrics_only: bool) -> dict[str, ModelConfig]:
-    """``qnn`` and ``mlp`` of ``models`` with a noisy QNN per noise level (``qnn-p<level>``); with
-    ``metrics_only`` the schedules evaluate only before and after (metrics cost the trajectories)."""
+def _noisy(models: dict[str, ModelConfig], preset: str, dataset: str) -> dict[str, ModelConfig]:
+    """``qnn`` and ``mlp`` of ``models`` with a noisy QNN per noise level (``qnn-p<level>``), every schedule
+    evaluating only before and after (the metrics cost the trajectories)."""
     from .noise import NoiseModel
 
     def last_only(mc: ModelConfig) -> ModelConfig:
-        if not metrics_only:
-            return mc
         return replace(mc, train=replace(mc.train, eval_every=mc.train.epochs),
                        unlearn=None if mc.unlearn is None else replace(mc.unlearn, eval_every=mc.unlearn.epochs))
 
-    out = {"qnn": last_only(models["qnn"])}
+    qnn = last_only(models["qnn"])
+    if (preset, dataset) in NOISE_QNN_BATCH:
+        qnn = replace(qnn, train=replace(qnn.train, batch_size=NOISE_QNN_BATCH[(preset, dataset)]))
+    out = {"qnn": qnn}
     for p in NOISE_LEVELS[preset]:
-        spec = replace(models["qnn"].spec, noise=NoiseModel(**noise_model_table(preset, p)))
-        out[f"qnn-p{p:g}"] = replace(last_only(models["qnn"]), spec=spec)
+        out[f"qnn-p{p:g}"] = replace(qnn, spec=replace(qnn.spec, noise=NoiseModel(**noise_model_table(preset, p))))
     out["mlp"] = last_only(models["mlp"])
     return out
 
@@ -534,9 +536,9 @@ def _noisy(models: dict[str, ModelConfig], preset: str, metrics_only: bool) -> d
 def _noise(preset: str, dataset: str, poison: PoisonConfig, unlearn: UnlearnConfig) -> NoiseConfig:
     options = {**poison.data_options, **NOISE_DATA[(preset, dataset)]}
     return NoiseConfig(
-        poison.replace(models=_noisy(poison.models, preset, True), attacks=("label-flip",), alphas=NOISE_ALPHAS,
+        poison.replace(models=_noisy(poison.models, preset, dataset), attacks=("label-flip",), alphas=NOISE_ALPHAS,
                        data_options=options),
-        unlearn.replace(models=_noisy(unlearn.models, preset, True), methods=("retrain", "finetune", "scrub"),
+        unlearn.replace(models=_noisy(unlearn.models, preset, dataset), methods=("retrain", "finetune", "scrub"),
                         shots=NOISE_SHOTS, data_options=options))
 
 

@@ -94,7 +94,8 @@ class Reporter:
 # A rough cost model, so that a long command says up front what it will take (the bars then
 # estimate from the cells actually computed). A model's forward pass of one sample costs
 # ``spec.pass_seconds(ds, precision)``; a training step costs three passes per sample; every
-# evaluation is one pass over the training and validation sets; each model pays
+# evaluation is one pass over the training and validation sets (``evaluation=True``: a noisy
+# QNN's metrics run more trajectories than its steps); each model pays
 # ``spec.overhead_seconds`` once per part (compilation: cells of one shape share it). Calibrated
 # on 2 CPU cores against the measured paper-preset cells; expect a factor of two either way.
 
@@ -104,15 +105,19 @@ def _train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None
 
     n = len(ds.y_train) if n_train is None else n_train
     t = mc.train
-    passes = t.epochs * n * 3 + len(eval_epochs(t)) * (len(ds.y_train) + len(ds.y_val))
-    return runs * passes * mc.spec.pass_seconds(ds, precision)
+    evals = len(eval_epochs(t)) * (len(ds.y_train) + len(ds.y_val))
+    return runs * (t.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
+                   + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
 
 
 def _unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
     u = mc.unlearn
+    from .train import eval_epochs
+
     n_retain = int(len(ds.y_train) * (1 - alpha))
-    passes = u.epochs * (n_retain * 3 + len(ds.y_train) + len(ds.y_val))
-    return settings * runs * passes * mc.spec.pass_seconds(ds, precision)
+    evals = len(eval_epochs(u)) * (len(ds.y_train) + len(ds.y_val))
+    return settings * runs * (u.epochs * n_retain * 3 * mc.spec.pass_seconds(ds, precision)
+                              + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
 
 
 def estimate_seconds(part, ds) -> float:
@@ -123,7 +128,7 @@ def estimate_seconds(part, ds) -> float:
 
 def _work_seconds(part, ds) -> float:
     cfg, kind = part.cfg, part.experiment
-    if kind in ("poison", "gauge"):
+    if kind in ("poison", "gauge", "noise"):
         c = cfg.other() if kind == "gauge" else cfg
         return sum(_train_seconds(mc, ds, c.runs, c.precision) for mc in c.models.values()) * len(c.attacks) * len(
             c.alphas)

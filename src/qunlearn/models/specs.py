@@ -84,11 +84,12 @@ class QNNSpec:
 
         return qnn_bytes(ds.n_qubits, batch * self._copies, runs, self.depth, 16 if precision == "complex128" else 8)
 
-    def pass_seconds(self, ds, precision: str) -> float:
+    def pass_seconds(self, ds, precision: str, evaluation: bool = False) -> float:
         """Rough seconds of one forward pass of one sample on 2 CPU cores (for time estimates only):
         2^n amplitudes x depth layers at 2e-8 s each, calibrated on the paper-size MNIST and XXZ cells,
-        times the noise model's training trajectories."""
-        return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1) * self._copies
+        times the noise model's trajectories (those of the metrics with ``evaluation``, else the steps')."""
+        copies = self.noise.runs if evaluation and self.noise is not None else self._copies
+        return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1) * copies
 
     overhead_seconds: ClassVar[float] = 5.0  # compile and set-up of one cell
 
@@ -140,7 +141,7 @@ class MLPSpec:
         sizes = (int(ds.n_features) * (2 if ds.is_complex else 1), *self.hidden, 1)
         return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
-    def pass_seconds(self, ds, precision: str) -> float:
+    def pass_seconds(self, ds, precision: str, evaluation: bool = False) -> float:
         """Rough seconds of one forward pass of one sample (time estimates only): 1.5e-11 s per weight."""
         return 1.5e-11 * self.n_params(ds) * (2 if precision == "complex128" else 1)
 
