@@ -143,3 +143,17 @@ def test_noise_is_opt_in_and_parts_flag_selects_it(tmp_path):
               if getattr(m.spec, "noise", None) is not None]
     assert levels == [NoiseModel(p1=0.001, p2=0.01, gamma=0.001, trajectories=64, train_trajectories=2),
                       NoiseModel(p1=0.003, p2=0.03, gamma=0.003, trajectories=128, train_trajectories=2)]
+
+
+def test_runs_without_the_noise_part_record_no_noise_section(tmp_path):
+    """A run's stored config holds the noise section only when it runs the part, so a run started before the
+    part existed resumes instead of being refused as changed; config show prints the section to edit."""
+    from qunlearn.experiments import reproduce
+
+    s = study.resolve("quick", ("mnist",))
+    assert "noise" in s.to_dict()["mnist"]
+    top, _ = reproduce.plan(s, tmp_path / "run")
+    assert "noise" not in top.config["mnist"]
+    with_noise = study.resolve("quick", ("mnist",), overrides={"mnist": {"parts": ["poison", "noise"]}})
+    top, parts = reproduce.plan(with_noise, tmp_path / "run2")
+    assert "noise" in top.config["mnist"] and [p.name for p in parts] == ["poison", "noise", "noise-unlearn"]

@@ -271,8 +271,10 @@ class Study:
     def datasets(self) -> tuple[str, ...]:
         return tuple(self.sections)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as stored with the run and printed by ``config show``."""
+    def to_dict(self, unused_opt_in: bool = True) -> dict[str, Any]:
+        """The resolved config as printed by ``config show``; with ``unused_opt_in=False`` without the sections of
+        opt-in parts the run does not run, as stored with a run (so a run started before those parts existed
+        still resumes)."""
         out = {}
         for d, t in self.sections.items():
             sweeps = list(t["sweeps"].values())
@@ -282,6 +284,10 @@ class Study:
                       "sweeps": {"methods": list(t["sweeps"]), "grid": grid},
                       "landscape": t["landscape"].to_dict(), "embed": {k: embed[k] for k in _EMBED_KEYS},
                       "noise": t["noise"].to_dict()}
+            if not unused_opt_in:
+                for part in OPT_IN:
+                    if part not in t["parts"]:
+                        del out[d][part]
         return out
 
 

@@ -76,7 +76,7 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
     """The top-level run directory and every part, all validated against what ``out`` holds; nothing written.
 
     ``published``: draw the paper's numbers on Figure 2."""
-    top = RunDir(out, "reproduce", study.to_dict(), fresh=fresh)
+    top = RunDir(out, "reproduce", study.to_dict(unused_opt_in=False), fresh=fresh)
     parts: list[Part] = []
     for d, sec in study.sections.items():
         base = top.path / d
