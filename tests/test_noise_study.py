@@ -80,6 +80,7 @@ def test_noise_part_writes_its_figure_tables_and_report(noise_run):
     unl = pd.read_csv(out / "xxz" / "noise-unlearn" / "results.csv")
     shots = unl[unl["metric"].str.contains("_shots")]
     assert set(shots["model"]) == {"qnn-p0.05"}  # an MLP's output is not a measurement
+    assert set(unl[unl["metric"] == "val_z_se"]["model"]) == {"qnn-p0.05"}
     assert {f"{m}_shots{n}" for m in ("mia_auc", "forget_poison_acc", "val_acc") for n in (100, 1000)} \
         <= set(shots["metric"])
     md = (out / "report.md").read_text()
@@ -157,3 +158,43 @@ def test_runs_without_the_noise_part_record_no_noise_section(tmp_path):
     with_noise = study.resolve("quick", ("mnist",), overrides={"mnist": {"parts": ["poison", "noise"]}})
     top, parts = reproduce.plan(with_noise, tmp_path / "run2")
     assert "noise" in top.config["mnist"] and [p.name for p in parts] == ["poison", "noise", "noise-unlearn"]
+
+
+@pytest.mark.parametrize("shots,match", [
+    (["100"], "shots must be a positive integer"),  # a string is not a count, in a list as in a noise table
+    ({"a": 1}, "shots must be a list"),
+    ((100, 100), "shots repeat.*list each shot count once"),
+])
+def test_bad_shot_lists_are_refused(shots, match):
+    with pytest.raises(InputError, match=match):
+        config.preset_configs("quick", "xxz")["unlearn"].replace(shots=shots)
+
+
+def test_noise_part_needs_finite_shot_counts():
+    noise = config.preset_configs("quick", "xxz")["noise"]
+    with pytest.raises(InputError, match="noise part.*shots"):
+        config.NoiseConfig(noise.poison, noise.unlearn.replace(shots=()))
+
+
+def test_shots_can_be_set_on_a_plain_unlearning_config(tmp_path):
+    """``shots`` is a field of every unlearning config, so [xxz.unlearn] takes it as [xxz.noise.unlearn] does."""
+    cfg = tmp_path / "u.toml"
+    cfg.write_text("[xxz.unlearn]\nshots = [100, 1000]\n")
+    sec = study.resolve_part("unlearn", "quick", "xxz", {}, config=cfg)
+    assert sec["unlearn"].shots == (100, 1000)
+
+
+def test_a_single_experiment_is_not_refused_for_another_part(tmp_path):
+    """`qunlearn poison --dataset xxz` with a models table of one noisy QNN: the reproduce-only gauge part
+    (which needs an MLP) is not what this command runs, so it is not checked."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[xxz.poison.models.qnn]\ndepth = 2\nnoise = {p1 = 0.01, trajectories = 4}\n')
+    sec = study.resolve_part("poison", "quick", "xxz", {}, config=cfg)
+    assert list(sec["poison"].models) == ["qnn"] and sec["poison"].models["qnn"].spec.stochastic
+
+
+def test_parts_must_be_a_list(tmp_path):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('preset = "quick"\n[xxz]\nparts = "noise"\n')
+    with pytest.raises(InputError, match="parts must be a list"):
+        study.resolve(None, ("xxz",), cfg)

@@ -258,15 +258,15 @@ class UnlearnConfig(_Config):
                 raise InputError(f"a weight is given for {m!r}, which this run does not run (methods: "
                                  f"{', '.join(methods)}); drop the weight or add the method")
         self._set("weights", {m: dict(w) for m, w in self.weights.items()})
-        if isinstance(self.shots, (str, bytes)) or not hasattr(self.shots, "__iter__"):
+        if isinstance(self.shots, (str, bytes, dict)) or not hasattr(self.shots, "__iter__"):
             raise InputError(f"shots must be a list of shot counts such as [100, 1000, 10000], got {self.shots!r}")
         if len(self.shots) > MAX_GRID:
             raise InputError(f"{len(self.shots)} shot counts are more than the {MAX_GRID} qunlearn accepts")
-        from .noise import MAX_SHOTS
+        from .noise import MAX_SHOTS, check_count
 
-        shots = tuple(check_positive_int(n, "shots", MAX_SHOTS) for n in self.shots)
+        shots = tuple(check_count(n, "shots", MAX_SHOTS) for n in self.shots)
         if len(set(shots)) != len(shots):
-            raise InputError(f"shots repeat: {list(shots)}")
+            raise InputError(f"shots repeat: {list(self.shots)}; list each shot count once")
         self._set("shots", shots)
 
 
@@ -415,6 +415,9 @@ class NoiseConfig:
                    for mc in (*self.poison.models.values(), *self.unlearn.models.values())):
             raise InputError("the noise part has no noisy model; give a QNN a noise table such as "
                              "noise = {p2 = 0.01, trajectories = 64}")
+        if not self.unlearn.shots:
+            raise InputError("the noise part's unlearning reports what a device measures: give its shots, "
+                             "such as shots = [100, 1000, 10000]")
 
     @property
     def dataset(self) -> str:

@@ -58,9 +58,10 @@ def qnn_bytes(n_qubits: int, batch: int, runs: int, depth: int, itemsize: int = 
 
 
 def check_qnn_fits(n_qubits: int, batch: int, runs: int, depth: int, itemsize: int = 8,
-                   what: str = "the QNN", available: int | None = None, trajectories: int = 1) -> None:
+                   what: str = "the QNN", available: int | None = None, trajectories: int = 1,
+                   field: str = "trajectories") -> None:
     """Refuse (:class:`InputError`) a QNN program whose estimated memory exceeds what is available
-    (``trajectories``: state vectors per sample, for a noisy QNN)."""
+    (``trajectories``: state vectors per sample, for a noisy QNN, set by its noise table's ``field``)."""
     need = qnn_bytes(n_qubits, batch * trajectories, runs, depth, itemsize)
     if available is None:
         available, where = device_memory()
@@ -69,10 +70,10 @@ def check_qnn_fits(n_qubits: int, batch: int, runs: int, depth: int, itemsize: i
     if need > HEADROOM * available:
         raise InputError(
             f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}"
-            + ("" if trajectories == 1 else f" x {trajectories} noise trajectories")
+            + ("" if trajectories == 1 else f" x {trajectories} noise trajectories ({field})")
             + f", depth {depth}) needs about {need / GIB:.1f} GiB, more than the {available / GIB:.1f} GiB of "
             f"{where} available; use fewer runs, a smaller batch size"
-            + (", fewer trajectories" if trajectories > 1 else "") + " or fewer qubits"
+            + (f", a smaller {field}" if trajectories > 1 else "") + " or fewer qubits"
         )
 
 
@@ -81,3 +82,21 @@ def chunk_size(per_item_bytes: int, n_items: int, share: float = 0.5) -> int:
     available, _ = device_memory()
     fit = int(share * available // max(per_item_bytes, 1))
     return max(1, min(n_items, fit))
+
+
+def check_qnn_eval_fits(n_qubits: int, n_samples: int, runs: int, trajectories: int, itemsize: int = 8,
+                        what: str = "the QNN", available: int | None = None) -> None:
+    """Refuse a noisy QNN whose metrics (a forward pass of ``n_samples`` states x ``trajectories``, ``runs`` at
+    once) would not fit in memory."""
+    need = qnn_bytes(n_qubits, n_samples * trajectories, runs, 0, itemsize)
+    if available is None:
+        available, where = device_memory()
+    else:
+        where = "given"
+    if need > HEADROOM * available:
+        raise InputError(
+            f"{what}: its metrics evaluate {n_samples} states x {trajectories} noise trajectories on {n_qubits} "
+            f"qubits ({count(runs, 'run')} at once), about {need / GIB:.1f} GiB, more than the "
+            f"{available / GIB:.1f} GiB of {where} available; use fewer trajectories in its noise table "
+            "(train_trajectories sets the training steps' own) or fewer runs"
+        )

@@ -74,12 +74,13 @@ def _probability(value: Any, name: str, most: float = 1.0) -> float:
     return v
 
 
-def _count(value: Any, name: str, most: int) -> int:
+def check_count(value: Any, name: str, most: int) -> int:
+    """A positive whole number (an int, or a float with no fraction; never a string or a bool) up to ``most``."""
     ok = not isinstance(value, bool) and isinstance(value, (int, np.integer, float, np.floating))
     if ok and isinstance(value, (float, np.floating)):
         ok = math.isfinite(value) and float(value).is_integer()
     if not ok or not 1 <= int(value) <= most:
-        raise InputError(f"noise {name} must be a positive integer (at most {most:,}), got {value!r}")
+        raise InputError(f"{name} must be a positive integer (at most {most:,}), got {value!r}")
     return int(value)
 
 
@@ -112,11 +113,11 @@ class NoiseModel:
             object.__setattr__(self, name, _probability(getattr(self, name), name))
         object.__setattr__(self, "readout", _probability(self.readout, "readout", 0.5))
         if self.shots is not None:
-            object.__setattr__(self, "shots", _count(self.shots, "shots", MAX_SHOTS))
-        object.__setattr__(self, "trajectories", _count(self.trajectories, "trajectories", MAX_TRAJECTORIES))
+            object.__setattr__(self, "shots", check_count(self.shots, "noise shots", MAX_SHOTS))
+        object.__setattr__(self, "trajectories", check_count(self.trajectories, "noise trajectories", MAX_TRAJECTORIES))
         if self.train_trajectories is not None:
             object.__setattr__(self, "train_trajectories",
-                               _count(self.train_trajectories, "train_trajectories", MAX_TRAJECTORIES))
+                               check_count(self.train_trajectories, "noise train_trajectories", MAX_TRAJECTORIES))
 
     @property
     def has_channels(self) -> bool:

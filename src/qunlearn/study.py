@@ -124,6 +124,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 _FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
 _FREE_IN_MODEL = _FREE + ("noise",)  # and, in a model entry, its noise table
+_OPTIONAL = ("shots",)  # fields a config leaves out of its record when unset (checked by the config itself)
 
 
 def _merge_free(base: Any, over: Any) -> Any:
@@ -145,12 +146,12 @@ def _merge(base: dict, over: dict, where: str, free: tuple[str, ...] = _FREE) ->
                 raise InputError(f"config key {here!r} is a table; write it as [{here}] or {{key = value}}")
             out[key] = _merge_free(out.get(key, {}), value)
             continue
-        if key not in out:
+        if key not in out and key not in _OPTIONAL:
             known = ", ".join(sorted(out)) or "none"
             raise InputError(f"unknown config key {here!r}; known keys there: {known}")
-        if isinstance(out[key], dict) and not isinstance(value, dict):
+        if isinstance(out.get(key), dict) and not isinstance(value, dict):
             raise InputError(f"config key {here!r} is a table; write it as [{here}]")
-        if isinstance(out[key], dict):
+        if isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
@@ -237,7 +238,10 @@ class Study:
         for d, sec in study.items():
             if d not in DATASET_NAMES:
                 raise InputError(f"unknown dataset section [{d}]; use {', '.join(DATASET_NAMES)}")
-            parts = list(sec.get("parts", []))
+            given = sec.get("parts", [])
+            if isinstance(given, (str, bytes)) or not isinstance(given, (list, tuple)):
+                raise InputError(f"{d}.parts must be a list such as [\"poison\", \"noise\"], got {given!r}")
+            parts = list(given)
             for p in parts:
                 if p not in PARTS:
                     raise InputError(f"{d}.parts: unknown part {p!r}; use some of {', '.join(PARTS)}")
@@ -387,7 +391,8 @@ def _part_key(part: str) -> str:
 
 def model_names(preset: str, dataset: str, config_file: str | Path | None, part: str) -> tuple[str, ...]:
     """The model names of ``part`` in the preset (after the config file): what ``--model`` may choose from."""
-    return tuple(resolve(preset, (dataset,), config_file).to_dict()[dataset][_part_key(part)]["models"])
+    only = {dataset: {"parts": [part]}}  # another part's config (e.g. the gauge study's) is not this command's
+    return tuple(resolve(preset, (dataset,), config_file, overrides=only).to_dict()[dataset][_part_key(part)]["models"])
 
 
 def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, config: str | Path | None = None,
@@ -412,6 +417,7 @@ def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, 
         raise InputError("--xxz-phase applies to --dataset xxz only")
     if precision is not None:
         over = {k: {**v, "precision": precision} if k in DATA_PARTS else v for k, v in over.items()}
+    over = {**over, "parts": [part]}  # only this part's config is the command's (another part's is not checked)
     model_over = {k: v for k, v in (model_over or {}).items() if v}
     if models is not None or model_over:
         key = _part_key(part)

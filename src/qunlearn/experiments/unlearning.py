@@ -13,7 +13,8 @@ metric, value``):
   ``train_acc, val_acc, retain_acc, forget_acc`` (forget set, true labels),
   ``forget_poison_acc`` (forget set, poisoned labels: the memory of the poison),
   ``val_loss, retain_loss, forget_loss``, and ``diverged`` (1 once a loss was
-  non-finite: such a run is reported and excluded from every mean);
+  non-finite: such a run is reported and excluded from every mean); a noisy QNN also
+  ``val_z_se`` (the standard error of its measured ``<Z>`` on the validation states);
 * ``results.csv``: the final step of the above plus ``mia_auc`` (membership
   inference on per-sample losses, forget vs held-out), ``oracle_agreement_val``,
   ``oracle_agreement_forget``, ``oracle_kl_val``, ``oracle_kl_forget`` (against
@@ -101,19 +102,28 @@ def unlearning_data(cfg: UnlearnConfig, ds) -> Split:
 # ------------------------------------------------------------------ programs
 
 
+def _split(v, xs):
+    return jnp.split(v, np.cumsum([x.shape[0] for x in xs])[:-1])
+
+
 def _predict_parts(model, params, *xs, key=None):
     """``model.apply`` on several inputs in one call (one compiled circuit, one big batch)."""
-    p = model.apply(params, jnp.concatenate(xs), key)
-    bounds = np.cumsum([x.shape[0] for x in xs])[:-1]
-    return jnp.split(p, bounds)
+    return _split(model.apply(params, jnp.concatenate(xs), key), xs)
 
 
 def _metrics_fn(model):
     def metrics_fn(params, d: UnlearnData, key):
-        pr, pf, pv = _predict_parts(model, params, d.x_retain, d.x_forget, d.x_val, key=key)
+        xs = (d.x_retain, d.x_forget, d.x_val)
+        extra = {}
+        if getattr(model, "stochastic", False):  # a noisy QNN: also the standard error of its measured <Z>
+            z, se = model.expectation(params, jnp.concatenate(xs), key)
+            pr, pf, pv = _split(jax.nn.sigmoid(model.readout_scale * z), xs)
+            extra["val_z_se"] = jnp.mean(_split(se, xs)[2])
+        else:
+            pr, pf, pv = _predict_parts(model, params, *xs, key=key)
         n_r, n_f = pr.shape[0], pf.shape[0]
         retain_acc, poison_acc = accuracy(pr, d.y_retain), accuracy(pf, d.y_forget)
-        return {
+        return extra | {
             "train_acc": (retain_acc * n_r + poison_acc * n_f) / (n_r + n_f),
             "val_acc": accuracy(pv, d.y_val),
             "retain_acc": retain_acc,

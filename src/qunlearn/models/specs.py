@@ -99,12 +99,15 @@ class QNNSpec:
     def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
         from ..memory import check_qnn_fits
 
+        from ..memory import check_qnn_eval_fits
+
         itemsize = 16 if precision == "complex128" else 8
-        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, itemsize, what=what, trajectories=self._copies)
+        field = "train_trajectories" if self.noise is not None and self.noise.train_trajectories else "trajectories"
+        check_qnn_fits(ds.n_qubits, batch, runs, self.depth, itemsize, what=what, trajectories=self._copies,
+                       field=field)
         if self.noise is not None and self.noise.runs > 1:  # the metrics: a forward pass over every sample
-            n_eval = max(len(ds.y_train), len(ds.y_val))
-            check_qnn_fits(ds.n_qubits, n_eval, runs, 0, itemsize, what=f"{what}'s evaluation",
-                           trajectories=self.noise.runs)
+            check_qnn_eval_fits(ds.n_qubits, max(len(ds.y_train), len(ds.y_val)), runs, self.noise.runs, itemsize,
+                                what=what)
 
 
 @dataclass(frozen=True)
