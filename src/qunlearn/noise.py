@@ -223,9 +223,10 @@ def damping_kraus(gamma: float) -> np.ndarray:
     return np.stack([k0, k1]).astype(np.complex128)
 
 
-def ring_paulis(pauli2, n: int):
-    """Per qubit, the Pauli (index, up to a phase) the ring-pair errors ``pauli2`` (shape ``(n,)``) leave on it."""
+def ring_paulis(pauli2):
+    """Per qubit, the Pauli (index, up to a phase) the ring-pair errors ``pauli2`` (shape ``(n,)``, pair ``i`` on
+    qubits ``i`` and ``i + 1 mod n``) leave on it."""
     import jax.numpy as jnp
 
     a, b = pauli2 // 4, pauli2 % 4  # pair i acts with a on qubit i and b on qubit i + 1
-    return jnp.bitwise_xor(a, jnp.roll(b, 1)) if n > 1 else a
+    return jnp.bitwise_xor(a, jnp.roll(b, 1))

@@ -268,7 +268,7 @@ class CircuitQNN:
             c = tc.Circuit(n, inputs=psi)
             _apply_local(c, us, n)
             psi = self.ring(c, t)
-            return (psi, noise_mod.ring_paulis(d["pauli2"], n) if "pauli2" in d else zero), None
+            return (psi, noise_mod.ring_paulis(d["pauli2"]) if "pauli2" in d else zero), None
 
         def trajectory(psi, d):
             (psi, carried), _ = jax.lax.scan(step, (psi, zero), (params, d))
