@@ -239,7 +239,7 @@ def _claim6(d, res, part) -> Claim:
            "max(alpha, 1 - alpha)| <= 0.1; val acc at alpha 0.3 >= 0.85; val acc <= 0.5 at every alpha >= 0.6."
     noisy = _noisy_models(part)
     parts, ok, tested = [], True, False
-    for m in ["qnn"] * ("qnn" in set(res["model"])) + noisy:
+    for m in dict.fromkeys(["qnn"] * ("qnn" in set(res["model"])) + noisy):  # the noiseless reference first
         tr = _means(res, "train_acc", model=m, attack="label-flip")
         va = _means(res, "val_acc", model=m, attack="label-flip")
         q3 = _at(va, 0.3)

@@ -5,9 +5,11 @@ alpha sweep (a :class:`qunlearn.config.PoisonConfig` whose models include
 QNNs with a ``noise`` table, see :mod:`qunlearn.noise`), and the unlearning
 experiment on the same kinds of models (``noise-unlearn``, an
 :class:`qunlearn.config.UnlearnConfig` whose ``shots`` add membership inference
-and poison memory measured from finite-shot outputs). Everything else
-(poisoning, seeds, schedules) is the alpha sweep's, so the curves differ only
-in the noise.
+and poison memory measured from finite-shot outputs). Within the part every
+model sees the same data, poisoning and seeds, and the QNNs share one
+schedule, so their curves differ only in the noise. The presets run it at
+reduced sizes on quick (see :data:`qunlearn.config.NOISE_DATA`), with metrics
+evaluated before and after training only (they cost the trajectories).
 
 Tables: ``results.csv`` and ``history.csv`` as the alpha sweep writes them; a
 noisy QNN also reports ``val_z_se``, the standard error of its measured
