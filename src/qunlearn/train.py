@@ -27,7 +27,7 @@ import optax
 
 from .errors import check_finite_positive, check_positive_int
 from .losses import accuracy, bce
-from .models.base import for_training
+from .models.base import for_training, predict
 
 
 @dataclass(frozen=True)
@@ -175,13 +175,8 @@ def supervised_metrics(model, params, data, key: jax.Array | None = None) -> dic
     """
     k_train, k_val = (None, None) if key is None else (jax.random.fold_in(key, 0), jax.random.fold_in(key, 1))
     p = model.apply(params, data["x"], k_train)
-    extra = {}
-    if getattr(model, "stochastic", False):  # a noisy QNN: also the standard error of its measured <Z>
-        z, se = model.expectation(params, data["x_val"], k_val)
-        pv = jax.nn.sigmoid(model.readout_scale * z)
-        extra["val_z_se"] = jnp.mean(se)
-    else:
-        pv = model.apply(params, data["x_val"], k_val)
+    pv, se = predict(model, params, data["x_val"], k_val)
+    extra = {} if se is None else {"val_z_se": jnp.mean(se)}
     return extra | {
         "train_loss": bce(p, data["y"]),
         "train_acc": accuracy(p, data["y"]),

@@ -49,3 +49,11 @@ def for_training(model):
     """The model the training and unlearning steps run: ``model.for_training()`` where a model has one (a noisy
     QNN samples fewer trajectories per step than its metrics do), else the model itself."""
     return model.for_training() if hasattr(model, "for_training") else model
+
+
+def predict(model, params: Params, x: jax.Array, key: jax.Array | None = None):
+    """``(p, se)``: ``model.apply(params, x, key)`` and, for a stochastic model (a noisy QNN), the standard
+    error of each measured ``<Z>`` (``None`` for a deterministic model)."""
+    if getattr(model, "stochastic", False):
+        return model.apply_with_error(params, x, key)
+    return model.apply(params, x, key), None

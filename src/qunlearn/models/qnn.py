@@ -217,7 +217,12 @@ class CircuitQNN:
 
     def apply(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None) -> jax.Array:
         """``p(y=1|x)`` for a batch ``x``; ``key`` draws the noise of a stochastic model (ignored otherwise)."""
-        return jax.nn.sigmoid(self.readout_scale * self.expectation(params, x, key)[0])
+        return self.apply_with_error(params, x, key)[0]
+
+    def apply_with_error(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None):
+        """``(p, se)``: :meth:`apply` and the standard error of each measured ``<Z>`` (see :meth:`expectation`)."""
+        z, se = self.expectation(params, x, key)
+        return jax.nn.sigmoid(self.readout_scale * z), se
 
     def expectation(self, params: jax.Array, x: jax.Array, key: jax.Array | None = None):
         """``(z, se)``: the measured ``<Z_{L-1}>`` of each state of ``x`` (after readout error and shots) and its
