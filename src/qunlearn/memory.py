@@ -63,18 +63,21 @@ def check_qnn_fits(n_qubits: int, batch: int, runs: int, depth: int, itemsize: i
     """Refuse (:class:`InputError`) a QNN program whose estimated memory exceeds what is available
     (``trajectories``: state vectors per sample, for a noisy QNN, set by its noise table's ``field``)."""
     need = qnn_bytes(n_qubits, batch * trajectories, runs, depth, itemsize)
+    _refuse_beyond(need, available, lambda have: (
+        f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}"
+        + ("" if trajectories == 1 else f" x {trajectories} noise trajectories ({field})")
+        + f", depth {depth}) needs about {need / GIB:.1f} GiB, more than {have}; use fewer runs, a smaller batch size"
+        + (f", a smaller {field}" if trajectories > 1 else "") + " or fewer qubits"))
+
+
+def _refuse_beyond(need: int, available: int | None, message) -> None:
+    """Raise :class:`InputError` with ``message(have)`` (``have``: "the X GiB of ... available") when ``need``
+    bytes exceed the headroom of ``available`` (default: this device's memory)."""
+    where = "given"
     if available is None:
         available, where = device_memory()
-    else:
-        where = "given"
     if need > HEADROOM * available:
-        raise InputError(
-            f"{what} on {n_qubits} qubits ({count(runs, 'run')} x batch {batch}"
-            + ("" if trajectories == 1 else f" x {trajectories} noise trajectories ({field})")
-            + f", depth {depth}) needs about {need / GIB:.1f} GiB, more than the {available / GIB:.1f} GiB of "
-            f"{where} available; use fewer runs, a smaller batch size"
-            + (f", a smaller {field}" if trajectories > 1 else "") + " or fewer qubits"
-        )
+        raise InputError(message(f"the {available / GIB:.1f} GiB of {where} available"))
 
 
 def chunk_size(per_item_bytes: int, n_items: int, share: float = 0.5) -> int:
@@ -89,14 +92,7 @@ def check_qnn_eval_fits(n_qubits: int, n_samples: int, runs: int, trajectories: 
     """Refuse a noisy QNN whose metrics (a forward pass of ``n_samples`` states x ``trajectories``, ``runs`` at
     once) would not fit in memory."""
     need = qnn_bytes(n_qubits, n_samples * trajectories, runs, 0, itemsize)
-    if available is None:
-        available, where = device_memory()
-    else:
-        where = "given"
-    if need > HEADROOM * available:
-        raise InputError(
-            f"{what}: its metrics evaluate {n_samples} states x {trajectories} noise trajectories on {n_qubits} "
-            f"qubits ({count(runs, 'run')} at once), about {need / GIB:.1f} GiB, more than the "
-            f"{available / GIB:.1f} GiB of {where} available; use fewer trajectories in its noise table "
-            "(train_trajectories sets the training steps' own) or fewer runs"
-        )
+    _refuse_beyond(need, available, lambda have: (
+        f"{what}: its metrics evaluate {n_samples} states x {trajectories} noise trajectories on {n_qubits} "
+        f"qubits ({count(runs, 'run')} at once), about {need / GIB:.1f} GiB, more than {have}; use fewer "
+        "trajectories in its noise table (train_trajectories sets the training steps' own) or fewer runs"))
