@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from helpers import run_cli, snapshot
+from qunlearn import cli
 
 TINY = ["poison", "--dataset", "mnist", "--model", "qnn,mlp", "--attack", "label-flip",
         "--alphas", "0,0.4", "--runs", "2", "--preset", "quick", "--epochs", "2"]
@@ -197,3 +198,39 @@ def test_single_run_summary(tmp_path, capsys):
             "--preset", "quick", "--epochs", "1", "--out", str(out)]
     assert run_cli(args) == 0
     assert "0.20" in capsys.readouterr().out
+
+
+def test_unlearn_config_file_methods_are_kept_unless_flag_given(tmp_path, monkeypatch):
+    """A config file's ``unlearn.methods`` is the run's methods; only a --methods flag overrides it."""
+    seen = {}
+
+    def capture(name, cfg, *args, **kw):
+        seen["methods"] = tuple(cfg.methods)
+        return False
+
+    monkeypatch.setattr(cli, "run_single", capture)
+    toml = tmp_path / "u.toml"
+    toml.write_text('preset = "quick"\n[mnist.unlearn]\nmethods = ["finetune", "retrain"]\n')
+    out = tmp_path / "out"
+    assert run_cli(["unlearn", "--config", str(toml), "--out", str(out)]) in (0, None)
+    assert seen["methods"] == ("finetune", "retrain")
+    assert run_cli(["unlearn", "--config", str(toml), "--methods", "scrub", "--out", str(out)]) in (0, None)
+    assert seen["methods"] == ("scrub",)
+
+
+def test_sweep_grid_comes_from_config_file_unless_flag_given(tmp_path, monkeypatch):
+    """``sweeps.grid`` of a config file (or the preset) is the sweep's grid; only --grid overrides it."""
+    seen = {}
+
+    def capture(name, cfg, *args, **kw):
+        seen["grid"] = tuple(cfg.grid)
+        return False
+
+    monkeypatch.setattr(cli, "run_single", capture)
+    toml = tmp_path / "s.toml"
+    toml.write_text('preset = "quick"\n[mnist.sweeps]\ngrid = [0.0, 0.2]\n')
+    out = tmp_path / "out"
+    assert run_cli(["sweep", "gradient_ascent", "--config", str(toml), "--out", str(out)]) in (0, None)
+    assert seen["grid"] == (0.0, 0.2)
+    assert run_cli(["sweep", "gradient_ascent", "--config", str(toml), "--grid", "0.1,0.3", "--out", str(out)]) in (0, None)
+    assert seen["grid"] == (0.1, 0.3)

@@ -211,7 +211,8 @@ def unlearn(
     model: Optional[str] = MODEL,
     attack: Optional[str] = typer.Option(None, help="how the forget set was poisoned [label-flip]"),
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
-    methods: str = typer.Option("paper", help="comma list of methods, 'paper' (retrain,finetune,scrub,gradient_ascent) or 'all'"),
+    methods: Optional[str] = typer.Option(None, help="comma list of methods, 'paper' (retrain,finetune,scrub,"
+                                                     "gradient_ascent) or 'all' [the config file's, else paper]"),
     runs: Optional[int] = RUNS,
     out_dir: str = typer.Option("runs/unlearn", "--out", help="run directory"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models) [paper 50]"),
@@ -240,7 +241,8 @@ def sweep(
     model: Optional[str] = MODEL,
     attack: Optional[str] = typer.Option(None, help="label-flip or feature-randomization [label-flip]"),
     alpha: Optional[str] = typer.Option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
-    grid: str = typer.Option("0:0.9:0.1", help="weight values: start:stop:step or a comma list"),
+    grid: Optional[str] = typer.Option(None, help="weight values: start:stop:step or a comma list [the config "
+                                                  "file's, else the preset's: paper 0:0.9:0.1, quick 0,0.45,0.9]"),
     runs: Optional[int] = RUNS,
     out_dir: Optional[str] = typer.Option(None, "--out", help="run directory [runs/sweep-METHOD]"),
     epochs: Optional[int] = typer.Option(None, help="unlearning epochs (all models)"),
@@ -253,9 +255,9 @@ def sweep(
 
     if method not in SWEEPS:
         raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
-    values = parse_grid(grid, "weight", "--grid", check_weight)
+    values = None if grid is None else parse_grid(grid, "weight", "--grid", check_weight)
     over = {"unlearn": _unlearn_over(attack, alpha, None, runs, seed),
-            "sweeps": {"methods": [method], "grid": list(values)}}
+            "sweeps": _given(methods=[method], grid=values)}
     sec = _section("sweeps", common, dataset, over, models=model,
                    model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})
     cfg = sec["sweeps"][method]
