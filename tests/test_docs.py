@@ -367,3 +367,14 @@ def test_section_references_in_the_sources_name_protocol_sections():
             if m.group(1) not in headings:
                 bad.append(f"{_rel(f)}: {m.group(1)!r}")
     assert not bad, f"references to sections docs/PROTOCOL.md lacks: {bad}"
+
+
+def test_protocol_lists_every_claim_the_report_tests():
+    """docs/PROTOCOL.md numbers exactly the claims that ``qunlearn report`` tests, 1 to N."""
+    from qunlearn import report
+
+    section = PROTOCOL.read_text(encoding="utf-8").split("## Claims to reproduce", 1)[1].split("\n## ", 1)[0]
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*", section, flags=re.M)]
+    assert numbers == list(range(1, len(report._CLAIMS) + 1)), numbers
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    assert f"tests {words.get(len(numbers), len(numbers))} claims" in " ".join(section.split())
