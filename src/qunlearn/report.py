@@ -317,19 +317,25 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
+def _alpha_table(sub: pd.DataFrame, rows: list[str]) -> pd.DataFrame:
+    """Mean ± std over runs of ``sub``'s values: a row per ``rows``, a column per alpha, and ``runs``, the
+    number of runs behind each row's cells (``2-3`` when they differ)."""
+    g = sub.groupby([*rows, "alpha"])["value"]
+    t = g.agg(["mean", "std"]).apply(lambda r: _pm(r["mean"], r["std"]), axis=1).unstack("alpha")
+    t.columns = [f"{a:.1f}" for a in t.columns]
+    n = g.count().groupby(rows).agg(["min", "max"])
+    t["runs"] = [int(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in zip(n["min"], n["max"])]
+    return t.reset_index()
+
+
 def poison_table(res: pd.DataFrame) -> pd.DataFrame:
     """Validation accuracy (clean), mean ± std over runs: a row per (model, attack), a column per alpha."""
-    t = res[res["metric"] == "val_acc"].groupby(["model", "attack", "alpha"])["value"].agg(["mean", "std"])
-    t = t.apply(lambda r: _pm(r["mean"], r["std"]), axis=1).unstack("alpha")
-    t.columns = [f"{a:.1f}" for a in t.columns]
-    return t.reset_index()
+    return _alpha_table(res[res["metric"] == "val_acc"], ["model", "attack"])
 
 
 def train_table(res: pd.DataFrame) -> pd.DataFrame:
-    t = res[(res["metric"] == "train_acc") & (res["attack"] == "label-flip")]
-    t = t.groupby(["model", "alpha"])["value"].mean().unstack("alpha").round(3)
-    t.columns = [f"{a:.1f}" for a in t.columns]
-    return t.reset_index()
+    """Training accuracy on the poisoned labels under label flipping, mean ± std over runs, per model and alpha."""
+    return _alpha_table(res[(res["metric"] == "train_acc") & (res["attack"] == "label-flip")], ["model"])
 
 
 def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFrame:
