@@ -282,7 +282,7 @@ def main(argv=None) -> int:
 
     size = f"{n} qubits, depth {depth}, batch {batch}, {args.precision}, data: {data_source}"
     lines = [
-        f"# QNN value-and-gradient step: qunlearn vs straightforward TensorCircuit-NG",
+        "# QNN value-and-gradient step: qunlearn vs straightforward TensorCircuit-NG",
         "",
         f"Step: {size}. Device: {device['platform']} ({device['device']}), {device['cpu_count']} CPUs, "
         f"jax {device['jax']}, tensorcircuit-ng {device['tensorcircuit']}.",

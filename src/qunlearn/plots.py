@@ -102,10 +102,10 @@ def figure2(results: pd.DataFrame, stem: Path, title: str | None = None,
                 ax.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     for ax in axes.flat[1:]:
-        for h, l in zip(*ax.get_legend_handles_labels()):
-            if l not in labels:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
                 handles.append(h)
-                labels.append(l)
+                labels.append(label)
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02))
     if title:
         fig.suptitle(title)
