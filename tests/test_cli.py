@@ -200,37 +200,25 @@ def test_single_run_summary(tmp_path, capsys):
     assert "0.20" in capsys.readouterr().out
 
 
-def test_unlearn_config_file_methods_are_kept_unless_flag_given(tmp_path, monkeypatch):
-    """A config file's ``unlearn.methods`` is the run's methods; only a --methods flag overrides it."""
+@pytest.mark.parametrize("command, section, field, in_file, flag, from_flag", [
+    (["unlearn"], "unlearn", "methods", ("finetune", "retrain"), ["--methods", "scrub"], ("scrub",)),
+    (["sweep", "gradient_ascent"], "sweeps", "grid", (0.0, 0.2), ["--grid", "0.1,0.3"], (0.1, 0.3)),
+])
+def test_config_file_field_is_kept_unless_its_flag_is_given(command, section, field, in_file, flag, from_flag,
+                                                            tmp_path, monkeypatch):
+    """A config file's ``unlearn.methods`` or ``sweeps.grid`` is the run's; only a flag that is given overrides it."""
     seen = {}
 
     def capture(name, cfg, *args, **kw):
-        seen["methods"] = tuple(cfg.methods)
+        seen[field] = tuple(getattr(cfg, field))
         return False
 
     monkeypatch.setattr(cli, "run_single", capture)
-    toml = tmp_path / "u.toml"
-    toml.write_text('preset = "quick"\n[mnist.unlearn]\nmethods = ["finetune", "retrain"]\n')
-    out = tmp_path / "out"
-    assert run_cli(["unlearn", "--config", str(toml), "--out", str(out)]) in (0, None)
-    assert seen["methods"] == ("finetune", "retrain")
-    assert run_cli(["unlearn", "--config", str(toml), "--methods", "scrub", "--out", str(out)]) in (0, None)
-    assert seen["methods"] == ("scrub",)
-
-
-def test_sweep_grid_comes_from_config_file_unless_flag_given(tmp_path, monkeypatch):
-    """``sweeps.grid`` of a config file (or the preset) is the sweep's grid; only --grid overrides it."""
-    seen = {}
-
-    def capture(name, cfg, *args, **kw):
-        seen["grid"] = tuple(cfg.grid)
-        return False
-
-    monkeypatch.setattr(cli, "run_single", capture)
-    toml = tmp_path / "s.toml"
-    toml.write_text('preset = "quick"\n[mnist.sweeps]\ngrid = [0.0, 0.2]\n')
-    out = tmp_path / "out"
-    assert run_cli(["sweep", "gradient_ascent", "--config", str(toml), "--out", str(out)]) in (0, None)
-    assert seen["grid"] == (0.0, 0.2)
-    assert run_cli(["sweep", "gradient_ascent", "--config", str(toml), "--grid", "0.1,0.3", "--out", str(out)]) in (0, None)
-    assert seen["grid"] == (0.1, 0.3)
+    toml = tmp_path / "c.toml"
+    value = ", ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in in_file)
+    toml.write_text(f'preset = "quick"\n[mnist.{section}]\n{field} = [{value}]\n')
+    args = [*command, "--config", str(toml), "--out", str(tmp_path / "out")]
+    assert run_cli(args) in (0, None)
+    assert seen[field] == in_file
+    assert run_cli([*args, *flag]) in (0, None)
+    assert seen[field] == from_flag
