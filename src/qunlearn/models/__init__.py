@@ -1,5 +1,9 @@
 """Models: frozen dataclasses with ``init(key) -> params`` and ``apply(params, x) -> p(y=1)``.
 
+Built in: :class:`QNN`, :class:`LandscapeQNN`, :class:`MLP` (specs :class:`QNNSpec`, :class:`MLPSpec`).
+A new model kind for config files: a spec class and :func:`register_model`. A user's own model
+object or TensorCircuit-NG circuit, from Python: :class:`UserModelSpec`, :func:`from_circuit`.
+
 The model classes are imported on first use, so that reading a config (which
 needs only :mod:`qunlearn.models.specs`) does not load TensorCircuit-NG.
 """
@@ -7,7 +11,8 @@ needs only :mod:`qunlearn.models.specs`) does not load TensorCircuit-NG.
 from importlib import import_module
 
 _WHERE = {"Model": "base", "n_params": "base", "MLP": "mlp", "QNN": "qnn", "LandscapeQNN": "qnn", "CircuitQNN": "qnn",
-          "QNNSpec": "specs", "MLPSpec": "specs"}
+          "QNNSpec": "specs", "MLPSpec": "specs", "register_model": "specs", "model_kinds": "specs",
+          "UserModelSpec": "custom", "UserModel": "custom", "CircuitModel": "custom", "from_circuit": "custom"}
 
 __all__ = list(_WHERE)
 

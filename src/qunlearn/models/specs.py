@@ -6,13 +6,22 @@ A spec is a small frozen dataclass holding only its own family's fields
 ``dict[name, ModelConfig(spec, train)]`` and never ask which family a model
 belongs to; everything family-specific (how to build it, how to describe it,
 how much memory its training needs) is a method here. A new family is one spec
-class registered in :data:`SPECS` and one model class in :mod:`qunlearn.models`;
-a new QNN ansatz is one entry of :data:`ANSATZES` and one model class.
+class registered with :func:`register_model` (into :data:`SPECS`) and one model
+class in :mod:`qunlearn.models`; a new QNN ansatz is one entry of :data:`ANSATZES`
+and one model class.
+
+A user's own model object (anything with ``init(key)`` and ``apply(params, x)``)
+or TensorCircuit-NG circuit needs no spec class: wrap it in
+:class:`qunlearn.models.UserModelSpec` (kind ``"user"``) or
+:func:`qunlearn.models.from_circuit` and pass it from Python. Such a spec is
+recorded in a run's config (``spec_to_dict``) but cannot be rebuilt from one
+(``spec_from_dict`` refuses it), so kind ``"user"`` is not in :data:`SPECS`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import re
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, ClassVar
 
 from ..errors import InputError, check_positive_int
@@ -48,6 +57,7 @@ class QNNSpec:
     family: ClassVar[str] = "QNN"
     # its output <psi|W^dag Z W|psi> does not change when the input state is multiplied by exp(i phi)
     phase_invariant: ClassVar[bool] = True
+    supports_noise: ClassVar[bool] = True  # it has a circuit the noise study can make noisy (field ``noise``)
 
     def __post_init__(self):
         object.__setattr__(self, "depth", check_positive_int(self.depth, "QNN depth", 1000))
@@ -119,6 +129,7 @@ class MLPSpec:
     family: ClassVar[str] = "MLP"
     phase_invariant: ClassVar[bool] = False  # it reads real and imaginary parts: a global phase is a feature
     stochastic: ClassVar[bool] = False
+    supports_noise: ClassVar[bool] = False
 
     def __post_init__(self):
         if isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__iter__"):
@@ -154,8 +165,71 @@ class MLPSpec:
         return None
 
 
-SPECS: dict[str, type] = {"qnn": QNNSpec, "mlp": MLPSpec}
-MODEL_KINDS = tuple(SPECS)
+SPECS: dict[str, type] = {}
+"""Model kind -> spec class: the kinds a config entry (a TOML ``[models.NAME]`` table) may name.
+Filled by :func:`register_model`; read it through :func:`model_kinds` for the list of kinds."""
+
+USER_KIND = "user"  # UserModelSpec (qunlearn.models.custom): Python-only, never in SPECS
+
+
+def user_only_from_python(d: dict[str, Any] | None = None) -> str:
+    """The refusal of a ``"user"`` entry in a config: ``d`` is its record (``name``, ``object``)."""
+    d = d or {}
+    what = " ".join(x for x in (repr(d["name"]) if d.get("name") else "",
+                                f"({d['object']})" if d.get("object") else "") if x)
+    return (f"the user model {what + ' ' if what else ''}(kind \"user\") can only be given from Python: pass "
+            "ModelConfig(UserModelSpec(obj), train) or ModelConfig(from_circuit(...), train) in the config object; "
+            "a config file or a stored run record cannot rebuild the object (to name your own model kind in a "
+            "config file, write a spec class and register it with qunlearn.models.register_model)")
+
+
+# what every spec must offer (see the module docstring and the uses of ``mc.spec`` in the experiments)
+SPEC_INTERFACE = ("kind", "family", "phase_invariant", "stochastic", "overhead_seconds", "build", "describe",
+                  "n_params", "pass_seconds", "check_memory", "training_bytes")
+_KIND = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+def register_model(kind: str, spec_cls: type, *, replace: bool = False) -> type:
+    """Make ``kind`` a model kind configs may name, built by ``spec_cls``; returns ``spec_cls``.
+
+    ``spec_cls`` is a frozen dataclass whose fields are the entry's fields, whose class attribute
+    ``kind`` equals ``kind``, which offers :data:`SPEC_INTERFACE` and which can be made with no
+    arguments (the template of a new config entry; :func:`spec_from_dict` of :func:`spec_to_dict`
+    gives it back). A kind already registered is refused unless ``replace``; ``"user"`` is reserved
+    for :class:`qunlearn.models.UserModelSpec`. Add ``supports_noise`` (True only if the spec has
+    a ``noise`` field the noise study may set). Everything is checked before :data:`SPECS` changes.
+    """
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise InputError(f"a model kind must be a name such as \"qnn\" or \"my-net\" (a letter, then letters, "
+                         f"digits, '_', '-' or '.'), got {kind!r}")
+    if kind == USER_KIND:
+        raise InputError(f"model kind {USER_KIND!r} is reserved for qunlearn.models.UserModelSpec (a user's own "
+                         "model object); register your spec class under another kind")
+    if kind in SPECS and not replace and SPECS[kind] is not spec_cls:
+        raise InputError(f"model kind {kind!r} is already registered (to {SPECS[kind].__name__}); pass "
+                         "replace=True to replace it, or choose another kind")
+    if not isinstance(spec_cls, type) or not is_dataclass(spec_cls):
+        raise InputError(f"register_model({kind!r}, ...) needs a dataclass spec class (its fields are the config "
+                         f"entry's fields), got {spec_cls!r}")
+    missing = [a for a in SPEC_INTERFACE if not hasattr(spec_cls, a)]
+    if missing:
+        raise InputError(f"spec class {spec_cls.__name__} lacks {', '.join(missing)} of the spec interface "
+                         f"({', '.join(SPEC_INTERFACE)}); see QNNSpec or MLPSpec in qunlearn.models.specs")
+    if spec_cls.kind != kind:
+        raise InputError(f"spec class {spec_cls.__name__} has kind {spec_cls.kind!r}, not {kind!r}; set its class "
+                         f"attribute kind = {kind!r} (spec_to_dict writes it, spec_from_dict reads it back)")
+    SPECS[kind] = spec_cls
+    return spec_cls
+
+
+def model_kinds() -> tuple[str, ...]:
+    """The model kinds a config entry may name now: the built-ins and every kind registered since."""
+    return tuple(SPECS)
+
+
+register_model("qnn", QNNSpec)
+register_model("mlp", MLPSpec)
+MODEL_KINDS = model_kinds()  # the built-in kinds only (fixed at import); use model_kinds() for registered ones too
 
 
 def spec_fields(kind: str) -> tuple[str, ...]:
@@ -163,10 +237,14 @@ def spec_fields(kind: str) -> tuple[str, ...]:
 
 
 def spec_from_dict(d: dict[str, Any]):
-    """The spec a config entry describes: ``kind`` plus that family's fields, nothing else."""
+    """The spec a config entry describes: ``kind`` plus that family's fields, nothing else.
+    Kind ``"user"`` (a user's own model object, recorded by :func:`spec_to_dict`) is refused:
+    the object cannot be rebuilt from its record."""
     kind = d.get("kind")
+    if kind == USER_KIND:
+        raise InputError(user_only_from_python(d))
     if kind not in SPECS:
-        raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(MODEL_KINDS)}")
+        raise InputError(f"unknown model kind {kind!r}; use one of {', '.join(model_kinds())}")
     allowed = spec_fields(kind)
     if "noise" in d and "noise" not in allowed:
         raise InputError(f"noise applies to QNN models only: an {SPECS[kind].family} ({kind}) has no circuit to be "
@@ -181,7 +259,10 @@ def spec_from_dict(d: dict[str, Any]):
 
 
 def spec_to_dict(spec) -> dict[str, Any]:
-    """The spec as a config entry; no ``noise`` key for a noiseless QNN (so its entry is as it always was)."""
+    """The spec as a config entry; no ``noise`` key for a noiseless QNN (so its entry is as it always was).
+    A spec with its own ``to_dict()`` (a user model: kind, name and the object's qualified name) gives that."""
+    if callable(getattr(spec, "to_dict", None)):
+        return spec.to_dict()
     d = {"kind": spec.kind, **{f.name: getattr(spec, f.name) for f in fields(spec)}}
     if d.get("noise", 0) is None:
         del d["noise"]
