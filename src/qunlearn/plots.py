@@ -1,16 +1,27 @@
-"""Figures, drawn from tidy result tables only (plots never train)."""
+"""Figures, drawn from tidy result tables only (plots never train).
+
+Every figure has an in-memory builder, ``make_<name>(...) -> matplotlib.figure.Figure``,
+that writes nothing, and a function ``<name>(..., stem)`` that builds it and saves
+``stem.png`` and ``stem.pdf``. Neither touches matplotlib's global state: the
+backend and ``matplotlib.rcParams`` are left alone (the package's :data:`STYLE`
+is applied with :func:`matplotlib.rc_context` while building and saving only),
+and figures are not registered with pyplot, so a notebook's inline figures and
+settings are unaffected. A built figure is not in pyplot's figure list: show it
+in a notebook as a cell's value (or with ``IPython.display.display``), not with
+``plt.show()``.
+"""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.lines
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 MODEL_LABELS = {"qnn": "QNN", "mlp": "MLP"}
 ATTACK_LABELS = {"label-flip": "label flipping", "feature-randomization": "feature randomisation"}
@@ -19,28 +30,87 @@ METRIC_STYLE = {
     "val_acc": dict(label="validation (clean)", color="#00798c", marker="s"),
 }
 
-plt.rcParams.update(
-    {
-        "figure.dpi": 110,
-        "savefig.dpi": 200,
-        "font.size": 10,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "legend.frameon": False,
-    }
-)
+STYLE = {  # the package's look, applied (rc_context) only while a figure is built and saved
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "font.size": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+}
 
 
-def save(fig, stem: Path) -> list[Path]:
+def styled(fn):
+    """Run ``fn`` under :data:`STYLE` (``matplotlib.rc_context``), leaving ``matplotlib.rcParams`` as it was."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@styled
+def save(fig: Figure, stem: Path) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf``; return the paths."""
     stem = Path(stem)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for p in paths:
         fig.savefig(p, bbox_inches="tight")
-    plt.close(fig)
     return paths
+
+
+def save_figures(figures: dict[str, Figure], directory: Path) -> list[Path]:
+    """Save each figure of ``{stem: figure}`` as ``directory/stem.png`` and ``.pdf``; return the paths, in order."""
+    return [p for stem, fig in figures.items() for p in save(fig, Path(directory) / stem)]
+
+
+def _new_figure(nrows: int, ncols: int, figsize: tuple[float, float], layout: str | None = "constrained", **kwargs):
+    """A figure (not registered with pyplot) and its 2-d array of axes."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+
+
+def _legend_entries(axes) -> tuple[list, list[str]]:
+    """The handles and labels of every panel, each label once, in the order first met."""
+    handles, labels = [], []
+    for ax in np.ravel(axes):
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    return handles, labels
+
+
+def _panels_width(axes) -> float:
+    """Width in display units of the union of the panels (after a draw)."""
+    boxes = [ax.get_window_extent() for ax in np.ravel(axes)]
+    return max(b.x1 for b in boxes) - min(b.x0 for b in boxes)
+
+
+def _legend_below(fig: Figure, axes, handles=None, labels=None, grow: bool = True, **kwargs):
+    """One figure legend below the panels (constrained layout keeps it off them), in as many columns as fit
+    within the panels' width. ``grow``: make the figure taller by the legend's height, so the panels keep
+    their size. Returns the legend (None without entries)."""
+    if handles is None:
+        handles, labels = _legend_entries(axes)
+    if not labels:
+        return None
+    ncol = len(labels)
+    while True:
+        legend = fig.legend(handles, labels, loc="outside lower center", ncol=ncol, **kwargs)
+        fig.draw_without_rendering()  # lays the figure out: the legend's and the panels' sizes
+        width, room = legend.get_window_extent().width, _panels_width(axes)
+        if width <= room or ncol == 1:
+            break
+        legend.remove()
+        ncol = max(1, min(ncol - 1, int(ncol * room / width)))
+    if grow:
+        fig.set_figheight(fig.get_figheight() + legend.get_window_extent().height / fig.dpi)
+    return legend
 
 
 def _band(ax, x, mean, std, style):
@@ -64,19 +134,25 @@ def _published(ax, pub: pd.DataFrame | None, model: str, attack: str, alphas: np
 
 def figure2(results: pd.DataFrame, stem: Path, title: str | None = None,
             published: pd.DataFrame | None = None) -> list[Path]:
+    """:func:`make_figure2`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_figure2(results, title=title, published=published), stem)
+
+
+@styled
+def make_figure2(results: pd.DataFrame, title: str | None = None, published: pd.DataFrame | None = None) -> Figure:
     """Accuracy against noise ratio: a panel per (model, attack), mean and one-std band over runs.
 
     ``published`` (``qunlearn.reference.figure2()``) adds the paper's numbers as
     open markers with their std, in the panels whose dataset, model and attack
-    match and at the alphas the run has.
+    match and at the alphas the run has. One legend below the panels.
     """
     if published is not None and "dataset" in results:
         published = published[published["dataset"].isin(results["dataset"].unique())]
     models = [m for m in results["model"].unique()]
     attacks = [a for a in results["attack"].unique()]
-    fig, axes = plt.subplots(
-        len(models), len(attacks), figsize=(4.2 * len(attacks), 3.2 * len(models)), squeeze=False, sharex=True, sharey=True
-    )
+    # a single column gets a wider figure, so the legend fits below it in a few columns
+    fig, axes = _new_figure(len(models), len(attacks), (max(4.2 * len(attacks), 6.4), 3.2 * len(models) + 0.3),
+                            sharex=True, sharey=True)
     for i, model in enumerate(models):
         for j, attack in enumerate(attacks):
             ax = axes[i, j]
@@ -100,17 +176,10 @@ def figure2(results: pd.DataFrame, stem: Path, title: str | None = None,
                 ax.set_xlabel(r"noise ratio $\alpha$")
             if j == 0:
                 ax.set_ylabel("accuracy")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    for ax in axes.flat[1:]:
-        for h, label in zip(*ax.get_legend_handles_labels()):
-            if label not in labels:
-                handles.append(h)
-                labels.append(label)
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return save(fig, stem)
+    _legend_below(fig, axes)
+    return fig
 
 
 METHOD_COLORS = {
@@ -130,17 +199,23 @@ UNLEARN_PANELS = (
 
 
 def figure3(history: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
+    """:func:`make_figure3`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_figure3(history, title=title), stem)
+
+
+@styled
+def make_figure3(history: pd.DataFrame, title: str | None = None) -> Figure:
     """Unlearning curves: per model, validation accuracy and poison memory against step, one curve per method."""
     models = list(history["model"].unique())
-    fig, axes = plt.subplots(len(models), len(UNLEARN_PANELS), figsize=(4.6 * len(UNLEARN_PANELS), 3.2 * len(models)),
-                             squeeze=False, sharex="row")
+    fig, axes = _new_figure(len(models), len(UNLEARN_PANELS), (4.6 * len(UNLEARN_PANELS), 3.2 * len(models)),
+                            sharex="row")
     for i, model in enumerate(models):
         sub = history[history["model"] == model]
         for j, (metric, label) in enumerate(UNLEARN_PANELS):
             ax = axes[i, j]
             for method in sub["method"].unique():
-                s = sub[(sub["method"] == method) & (sub["metric"] == metric)].groupby("step")["value"].agg(["mean", "std"])
-                s = s.fillna(0.0)
+                rows = sub[(sub["method"] == method) & (sub["metric"] == metric)]
+                s = rows.groupby("step")["value"].agg(["mean", "std"]).fillna(0.0)
                 color = METHOD_COLORS.get(method, None)
                 style = dict(label=method, color=color or "C0", marker=None)
                 _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
@@ -150,18 +225,22 @@ def figure3(history: pd.DataFrame, stem: Path, title: str | None = None) -> list
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             if i == len(models) - 1:
                 ax.set_xlabel("unlearning epoch")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8), bbox_to_anchor=(0.5, -0.03))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return save(fig, stem)
+    _legend_below(fig, axes)
+    return fig
 
 
 def sweep_figure(table: pd.DataFrame, method: str, stem: Path, title: str | None = None) -> list[Path]:
+    """:func:`make_sweep_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_sweep_figure(table, method, title=title), stem)
+
+
+@styled
+def make_sweep_figure(table: pd.DataFrame, method: str, title: str | None = None) -> Figure:
     """Final validation accuracy over a weight grid: heatmap over (kl_w, fo_w) for SCRUB, lines over fo_w otherwise."""
     models = list(table["model"].unique())
-    fig, axes = plt.subplots(1, len(models), figsize=(4.6 * len(models), 3.8), squeeze=False)
+    fig, axes = _new_figure(1, len(models), (4.6 * len(models), 3.8), layout=None)
     val = table[table["metric"] == "val_acc"]
     for j, model in enumerate(models):
         ax = axes[0, j]
@@ -188,18 +267,26 @@ def sweep_figure(table: pd.DataFrame, method: str, stem: Path, title: str | None
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save(fig, stem)
+    return fig
 
 
 def landscape_figure(result: pd.DataFrame, stem: Path, title: str | None = None) -> list[Path]:
+    """:func:`make_landscape_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_landscape_figure(result, title=title), stem)
+
+
+@styled
+def make_landscape_figure(result: pd.DataFrame, title: str | None = None) -> Figure:
     """Noisy / clean Hessian trace and top eigenvalue: grouped bars per alpha, QNN vs MLP, log scale.
 
     Bars are the mean over non-collapsed seeds, error bars one standard
-    deviation, dots the individual seeds; the dashed line marks ratio 1.
+    deviation, dots the individual seeds; the dashed line marks ratio 1. The
+    legend (the models) below the panels.
     """
-    panels = [("trace_ratio", "Hessian trace, noisy / clean"), ("top_eig_ratio", "top Hessian eigenvalue, noisy / clean")]
+    panels = [("trace_ratio", "Hessian trace, noisy / clean"),
+              ("top_eig_ratio", "top Hessian eigenvalue, noisy / clean")]
     panels = [p for p in panels if (result["metric"] == p[0]).any()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    fig, axes = _new_figure(1, len(panels), (5.2 * len(panels), 3.8))
     colors = {"qnn": "#00798c", "mlp": "#d1495b"}
     noisy = result[result["alpha"] > 0]
     alphas = np.sort(noisy["alpha"].unique())
@@ -224,11 +311,10 @@ def landscape_figure(result: pd.DataFrame, stem: Path, title: str | None = None)
         ax.set_ylabel(label)
         ax.grid(True, axis="y", which="both", alpha=0.25)
         ax.grid(False, axis="x")
-        ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, stem)
+    _legend_below(fig, axes)
+    return fig
 
 
 EMBED_LABEL_COLORS = ("#0072B2", "#E69F00")  # blue, orange (colour-blind safe)
@@ -241,6 +327,17 @@ def embedding_figure(
     color_by_delta: bool = False,
     label_names: tuple[str, str] | None = None,
 ) -> list[Path]:
+    """:func:`make_embedding_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_embedding_figure(table, title=title, color_by_delta=color_by_delta, label_names=label_names), stem)
+
+
+@styled
+def make_embedding_figure(
+    table: pd.DataFrame,
+    title: str | None = None,
+    color_by_delta: bool = False,
+    label_names: tuple[str, str] | None = None,
+) -> Figure:
     """t-SNE panels side by side ("clean" first), from :func:`qunlearn.experiments.embedding.embed`'s table.
 
     Top row: points coloured by the label as trained on; poisoned points are
@@ -256,10 +353,7 @@ def embedding_figure(
         raise ValueError("color_by_delta needs a table with Delta values; its delta column is empty")
     names = tuple(label_names) if label_names else ("label 0", "label 1")
     nrows = 2 if color_by_delta else 1
-    fig, axes = plt.subplots(
-        nrows, len(panels), figsize=(3.7 * len(panels) + (0.8 if color_by_delta else 0), 3.6 * nrows + 0.5),
-        squeeze=False, layout="constrained",
-    )
+    fig, axes = _new_figure(nrows, len(panels), (3.7 * len(panels) + (0.8 if color_by_delta else 0), 3.6 * nrows + 0.5))
     normal = dict(s=16, alpha=0.75, linewidths=0)
     marked = dict(s=46, alpha=0.95, edgecolors="black", linewidths=1.1, zorder=3)
     delta_scatter = None
@@ -298,16 +392,17 @@ def embedding_figure(
     if delta_scatter is not None:
         fig.colorbar(delta_scatter, ax=list(axes[1, :]), label=r"anisotropy $\Delta$ (original state)",
                      shrink=0.9, pad=0.01)
+    Line2D = matplotlib.lines.Line2D
     handles = [
-        plt.Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[0], label=names[0]),
-        plt.Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[1], label=names[1]),
-        plt.Line2D([], [], ls="", marker="o", ms=8, mfc="0.85", mec="black", mew=1.1,
-                   label="poisoned (black edge; " + ("top row: " if color_by_delta else "") + "fill = label trained on)"),
+        Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[0], label=names[0]),
+        Line2D([], [], ls="", marker="o", ms=6, color=EMBED_LABEL_COLORS[1], label=names[1]),
+        Line2D([], [], ls="", marker="o", ms=8, mfc="0.85", mec="black", mew=1.1,
+               label="poisoned (black edge; " + ("top row: " if color_by_delta else "") + "fill = label trained on)"),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=3)
     if title:
         fig.suptitle(title)
-    return save(fig, stem)
+    _legend_below(fig, axes, handles, [h.get_label() for h in handles], grow=False)  # the figure has room for it
+    return fig
 
 
 def _alpha_panel(ax, title: str, ylabel: str | None) -> None:
@@ -320,17 +415,22 @@ def _alpha_panel(ax, title: str, ylabel: str | None) -> None:
         ax.set_ylabel(ylabel)
 
 
-def _close(fig, axes, stem: Path, title: str | None, legend_size: int) -> list[Path]:
-    """Legend in the last panel, the title, and the saved files."""
-    axes[0, -1].legend(loc="lower left", fontsize=legend_size)
+def _finish(fig: Figure, axes, title: str | None, legend_size: int) -> Figure:
+    """The title, and the legend below the panels."""
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    return save(fig, stem)
+    _legend_below(fig, axes, fontsize=legend_size)
+    return fig
 
 
 def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
                  labels: dict[str, str] | None = None) -> list[Path]:
+    """:func:`make_width_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_width_figure(results, title=title, labels=labels), stem)
+
+
+@styled
+def make_width_figure(results: pd.DataFrame, title: str | None = None, labels: dict[str, str] | None = None) -> Figure:
     """Clean validation accuracy against alpha for every model of the sweep, per attack.
 
     ``labels`` maps a model's name to its legend entry (its spec's description);
@@ -338,14 +438,15 @@ def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
     """
     labels = labels or {}
     attacks = list(results["attack"].unique())
-    fig, axes = plt.subplots(1, len(attacks), figsize=(4.6 * len(attacks), 3.4), squeeze=False, sharey=True)
+    fig, axes = _new_figure(1, len(attacks), (4.6 * len(attacks), 3.4), sharey=True)
     models = list(results["model"].unique())
-    colors = plt.cm.viridis(np.linspace(0.1, 0.85, max(1, sum(m != "qnn" for m in models))))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.1, 0.85, max(1, sum(m != "qnn" for m in models))))
     for j, attack in enumerate(attacks):
         ax = axes[0, j]
         ci = 0
         for model in models:
-            sub = results[(results["model"] == model) & (results["attack"] == attack) & (results["metric"] == "val_acc")]
+            sub = results[(results["model"] == model) & (results["attack"] == attack)
+                          & (results["metric"] == "val_acc")]
             s = sub.groupby("alpha")["value"].agg(["mean", "std"]).fillna(0.0)
             if model == "qnn":
                 style = dict(label=labels.get(model, "QNN"), color="#d1495b", marker="o")
@@ -353,12 +454,20 @@ def width_figure(results: pd.DataFrame, stem: Path, title: str | None = None,
                 style = dict(label=labels.get(model, model), color=colors[ci], marker="s")
                 ci += 1
             _band(ax, s.index.to_numpy(), s["mean"].to_numpy(), s["std"].to_numpy(), style)
-        _alpha_panel(ax, f"validation accuracy, {ATTACK_LABELS.get(attack, attack)}", "accuracy (clean)" if j == 0 else None)
-    return _close(fig, axes, stem, title, 8)
+        _alpha_panel(ax, f"validation accuracy, {ATTACK_LABELS.get(attack, attack)}",
+                     "accuracy (clean)" if j == 0 else None)
+    return _finish(fig, axes, title, 8)
 
 
 def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFrame | None = None,
                  title: str | None = None) -> list[Path]:
+    """:func:`make_gauge_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_gauge_figure(table, ref_phase, qnn, title=title), stem)
+
+
+@styled
+def make_gauge_figure(table: pd.DataFrame, ref_phase: str, qnn: pd.DataFrame | None = None,
+                      title: str | None = None) -> Figure:
     """The MLP's accuracy against alpha in both gauges of the XXZ states (QNN for reference), per attack.
 
     ``table`` is :func:`qunlearn.experiments.gauge.compare` (one column per gauge);
@@ -367,7 +476,7 @@ def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFr
     other = [c for c in ("random", "fixed") if c in table.columns and c != ref_phase]
     attacks = list(table["attack"].unique())
     model = "mlp" if "mlp" in set(table["model"]) else table["model"].iloc[0]
-    fig, axes = plt.subplots(1, len(attacks), figsize=(4.8 * len(attacks), 3.6), squeeze=False, sharey=True)
+    fig, axes = _new_figure(1, len(attacks), (4.8 * len(attacks), 3.6), sharey=True)
     for j, attack in enumerate(attacks):
         ax = axes[0, j]
         sub = table[(table["model"] == model) & (table["attack"] == attack)]
@@ -381,11 +490,18 @@ def gauge_figure(table: pd.DataFrame, stem: Path, ref_phase: str, qnn: pd.DataFr
             q = qnn[(qnn["attack"] == attack) & (qnn["metric"] == "val_acc")].groupby("alpha")["value"].mean()
             ax.plot(q.index, q.to_numpy(), color="0.35", lw=1.2, ls=":", label="QNN validation (either gauge)")
         _alpha_panel(ax, f"{model}: {ATTACK_LABELS.get(attack, attack)}", "accuracy" if j == 0 else None)
-    return _close(fig, axes, stem, title, 7)
+    return _finish(fig, axes, title, 7)
 
 
 def noise_figure(results: pd.DataFrame, stem: Path, labels: dict[str, str] | None = None,
                  title: str | None = None) -> list[Path]:
+    """:func:`make_noise_figure`, saved as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    return save(make_noise_figure(results, labels, title=title), stem)
+
+
+@styled
+def make_noise_figure(results: pd.DataFrame, labels: dict[str, str] | None = None,
+                      title: str | None = None) -> Figure:
     """The alpha sweep under device noise: validation accuracy (clean) and training accuracy on the poisoned
     labels against alpha, per attack; one curve per QNN (noiseless and each noise level, darker = noisier),
     the MLP dashed for reference. Mean and one-std band over runs; the legend below the panels."""
@@ -394,16 +510,16 @@ def noise_figure(results: pd.DataFrame, stem: Path, labels: dict[str, str] | Non
     models = list(results["model"].unique())
     qnns = [m for m in models if m.startswith("qnn")]
     others = [m for m in models if m not in qnns]
-    shades = plt.cm.magma(np.linspace(0.15, 0.75, max(1, len(qnns))))[::-1]
+    shades = matplotlib.colormaps["magma"](np.linspace(0.15, 0.75, max(1, len(qnns))))[::-1]
     panels = [("val_acc", "validation (clean labels)"), ("train_acc", "training (poisoned labels)")]
-    fig, axes = plt.subplots(len(attacks), 2, figsize=(9.6, 3.4 * len(attacks) + 0.6), squeeze=False, sharex=True,
-                             sharey=True)
+    fig, axes = _new_figure(len(attacks), 2, (9.6, 3.4 * len(attacks) + 0.3), sharex=True, sharey=True)
     alphas = np.sort(results["alpha"].unique())
     for i, attack in enumerate(attacks):
         for j, (metric, what) in enumerate(panels):
             ax = axes[i, j]
             for k, model in enumerate(qnns + others):
-                sub = results[(results["model"] == model) & (results["attack"] == attack) & (results["metric"] == metric)]
+                sub = results[(results["model"] == model) & (results["attack"] == attack)
+                              & (results["metric"] == metric)]
                 if not len(sub):
                     continue
                 s = sub.groupby("alpha")["value"].agg(["mean", "std"]).fillna(0.0)
@@ -416,9 +532,7 @@ def noise_figure(results: pd.DataFrame, stem: Path, labels: dict[str, str] | Non
                 a = np.linspace(alphas.min(), alphas.max(), 50)
                 ax.plot(a, np.maximum(a, 1 - a), color="0.5", lw=0.8, ls=":", label=r"max($\alpha$, 1 $-$ $\alpha$)")
             _alpha_panel(ax, f"{what}, {ATTACK_LABELS.get(attack, attack)}", "accuracy" if j == 0 else None)
-    handles, names = axes[0, 1].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(handles) + 1) // 2), 1, 1))
-    return save(fig, stem)
+    _legend_below(fig, axes, fontsize=8)
+    return fig
