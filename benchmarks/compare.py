@@ -21,7 +21,8 @@ def main() -> None:
     if len(sys.argv) != 3:
         sys.exit("usage: python benchmarks/compare.py BEFORE.json AFTER.json")
     before, after = rows(sys.argv[1]), rows(sys.argv[2])
-    print("| part | cells | before: wall s | compile s | after: wall s | compile s | before / after | how obtained (before; after) |")
+    print("| part | cells | before: wall s | compile s | after: wall s | compile s | before / after "
+          "| how obtained (before; after) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for part, b in before.items():
         a = after.get(part)

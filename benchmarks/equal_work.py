@@ -103,11 +103,13 @@ def main() -> None:
             ratio = AUTHORS_WALL_S / wall
             rows.append((precision, state, len(got), f"{wall:.1f}", f"{peak:.2f}", f"{ratio:.1f}x",
                          f"{TARGETS.get(precision, float('nan')):.0f}x"))
-    rows.append(("complex128 (authors, recorded)", "-", 1, f"{AUTHORS_WALL_S:.0f}", f"{AUTHORS_PEAK_GB:.1f}", "1.0x", "-"))
+    rows.append(("complex128 (authors, recorded)", "-", 1, f"{AUTHORS_WALL_S:.0f}", f"{AUTHORS_PEAK_GB:.1f}",
+                 "1.0x", "-"))
     import jax
 
     info = (f"Equal work: QNN label-flip sweep, 10 alphas x 1 run, depth 4, 10 epochs, batch 256, 500/500 MNIST "
-            f"digits; one fresh process per row ({'the checkout given by --src' if args.src else 'installed qunlearn'}); "
+            f"digits; one fresh process per row "
+            f"({'the checkout given by --src' if args.src else 'installed qunlearn'}); "
             f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, jax {jax.__version__}. The authors' "
             f"row is recorded ({AUTHORS_WALL_S:.0f} s wall, {AUTHORS_CPU_S:.0f} s CPU), not measured here.")
     emit(args.name, info, [("precision", "l"), ("compilation cache", "l"), ("runs", "r"), ("wall s", "r"),

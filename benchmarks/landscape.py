@@ -46,7 +46,8 @@ def main() -> int:
     rows = []
     tr, t = timed(lambda: landscape.exact_trace(model, params, x, y, chunk=64))
     rows.append(("exact trace (n HVPs)", f"{t:.1f}", f"{tr:.6g}"))
-    (est, se), t = timed(lambda: landscape.hutchinson_trace(model, params, x, y, n_samples=args.probes, key=jax.random.key(1)))
+    (est, se), t = timed(lambda: landscape.hutchinson_trace(model, params, x, y, n_samples=args.probes,
+                                                            key=jax.random.key(1)))
     rows.append((f"Hutchinson trace ({args.probes} probes)", f"{t:.1f}", f"{est:.6g} ± {se:.2g}"))
     top, t = timed(lambda: landscape.top_eigenvalues(model, params, x, y, k=5, key=jax.random.key(2)))
     rows.append(("Lanczos top-5 eigenvalues", f"{t:.1f}", ", ".join(f"{v:.4g}" for v in top)))
@@ -59,7 +60,8 @@ def main() -> int:
                                                  "--out", str(Path(tmp) / "ls")], check=True, capture_output=True))
         rows.append(("paper-preset landscape experiment (5 seeds, QNN + MLP, 3 alphas)", f"{t:.1f}", "-"))
     dev = jax.devices()[0]
-    info = f"device: {dev.platform}, cores: {os.cpu_count()}, jax {jax.__version__}; MLP (64, 16) on MNIST, n = {n} parameters, 100 points"
+    info = (f"device: {dev.platform}, cores: {os.cpu_count()}, jax {jax.__version__}; MLP (64, 16) on MNIST, "
+            f"n = {n} parameters, 100 points")
     emit("landscape", info, [("what", "l"), ("seconds", "r"), ("value", "l")], rows)
     return 0
 

@@ -70,12 +70,14 @@ def heartbeat(what: str, every: float = 30.0):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--qubits", type=int, default=10, help="number of qubits (default 10)")
     p.add_argument("--depth", type=int, default=6, help="circuit depth (default 6)")
     p.add_argument("--batch", type=int, default=256, help="batch size of the timed step (default 256)")
     p.add_argument("--repeats", type=int, default=20, help="timed steady-state calls per formulation (default 20)")
-    p.add_argument("--precision", choices=("complex64", "complex128"), default="complex64", help="circuit precision (default complex64)")
+    p.add_argument("--precision", choices=("complex64", "complex128"), default="complex64",
+                   help="circuit precision (default complex64)")
     p.add_argument(
         "--data",
         choices=("mnist", "random"),
@@ -131,7 +133,8 @@ def main(argv=None) -> int:
 
         mnist = load("mnist")
     if data_source == "mnist" and (n != mnist.n_qubits or batch > len(mnist.y_train)):
-        log(f"MNIST ({mnist.n_qubits} qubits, {len(mnist.y_train)} images) does not fit {n} qubits / batch {batch}; using random data")
+        log(f"MNIST ({mnist.n_qubits} qubits, {len(mnist.y_train)} images) does not fit {n} qubits / batch {batch}; "
+            "using random data")
         data_source = "random"
     if data_source == "mnist":
         x_np = np.asarray(mnist.x_train[:batch], np.float32)
@@ -238,7 +241,8 @@ def main(argv=None) -> int:
         program = supervised_program(cell_model, cfg)
         cell_args = (keys, xs, ys, ys, poisoned, x_val, y_val)
 
-        log(f"training cell: MNIST QNN(10, 6), {cfg.epochs} epochs, {runs} runs, {steps_per_run} steps/run; first call (compile + run) ...")
+        log(f"training cell: MNIST QNN(10, 6), {cfg.epochs} epochs, {runs} runs, {steps_per_run} steps/run; "
+            "first call (compile + run) ...")
         with heartbeat("running the training cell (first call)"):
             t0 = time.perf_counter()
             _, hist = jax.block_until_ready(program(*cell_args))
@@ -274,7 +278,8 @@ def main(argv=None) -> int:
             },
         }
         if not cell_qubits_match:
-            log("note: the baseline cell estimate uses the step measured at the requested size, not at the cell's 10 qubits / depth 6 / batch 256")
+            log("note: the baseline cell estimate uses the step measured at the requested size, not at the cell's "
+                "10 qubits / depth 6 / batch 256")
 
     # ---------------------------------------------------------------- report
     def ok(ratio, target):
@@ -289,19 +294,24 @@ def main(argv=None) -> int:
         "",
         "| measure | ours | baseline | ratio (baseline / ours) |",
         "|---|---:|---:|---:|",
-        f"| compile (s) | {ours_compile:.2f} | {base_compile:.2f} | {compile_ratio:.1f}x ({ok(compile_ratio, TARGET_COMPILE_RATIO)} target {TARGET_COMPILE_RATIO:.0f}x) |",
-        f"| step (ms, median of {args.repeats}) | {ours_step * 1e3:.2f} | {base_step * 1e3:.2f} | {step_ratio:.1f}x ({ok(step_ratio, TARGET_STEP_RATIO)} target {TARGET_STEP_RATIO:.0f}x) |",
+        f"| compile (s) | {ours_compile:.2f} | {base_compile:.2f} | {compile_ratio:.1f}x "
+        f"({ok(compile_ratio, TARGET_COMPILE_RATIO)} target {TARGET_COMPILE_RATIO:.0f}x) |",
+        f"| step (ms, median of {args.repeats}) | {ours_step * 1e3:.2f} | {base_step * 1e3:.2f} | {step_ratio:.1f}x "
+        f"({ok(step_ratio, TARGET_STEP_RATIO)} target {TARGET_STEP_RATIO:.0f}x) |",
     ]
     if cell is not None:
         be = cell["baseline_estimate"]
         lines += [
-            f"| MNIST cell, first call: compile + run (s) | {cell['first_call_s']:.1f} | ~{be['first_call_s']:.0f} (estimate) | ~{be['first_call_s'] / cell['first_call_s']:.1f}x |",
-            f"| MNIST cell, second call: run only (s) | {cell['second_call_s']:.1f} | ~{be['second_call_s']:.0f} (estimate) | ~{be['second_call_s'] / cell['second_call_s']:.1f}x |",
+            f"| MNIST cell, first call: compile + run (s) | {cell['first_call_s']:.1f} "
+            f"| ~{be['first_call_s']:.0f} (estimate) | ~{be['first_call_s'] / cell['first_call_s']:.1f}x |",
+            f"| MNIST cell, second call: run only (s) | {cell['second_call_s']:.1f} "
+            f"| ~{be['second_call_s']:.0f} (estimate) | ~{be['second_call_s'] / cell['second_call_s']:.1f}x |",
             f"| MNIST cell, final val_acc (mean of {cell['runs']}) | {cell['final_val_acc_mean']:.4f} | not run | |",
         ]
     lines += [
         "",
-        f"Agreement (timed params and N(0,1) params): max |loss diff| = {loss_diff:.1e}, max |grad diff| = {grad_diff:.1e}.",
+        f"Agreement (timed params and N(0,1) params): max |loss diff| = {loss_diff:.1e}, "
+        f"max |grad diff| = {grad_diff:.1e}.",
         "Baseline: tc.Circuit(n, inputs=x_i) per sample, Python-unrolled rx/ry/rx per qubit and an rzz ring per layer, "
         "expectation_ps(z=[n-1]) readout, jax.vmap over the batch, jax.jit(jax.value_and_grad(bce)).",
     ]
@@ -309,7 +319,8 @@ def main(argv=None) -> int:
         lines.append(
             f"MNIST cell: QNN(10, 6), 100 epochs, batch 256, lr 0.005, {cell['runs']} runs vmapped, "
             f"{cell['steps_per_run']} steps/run. Baseline cell numbers are an estimate "
-            f"(compile + {cell['steps_per_run']} steps x {cell['runs']} runs x baseline step time, metrics evaluation not counted), not a run."
+            f"(compile + {cell['steps_per_run']} steps x {cell['runs']} runs x baseline step time, "
+            "metrics evaluation not counted), not a run."
         )
     table = "\n".join(lines) + "\n"
     print(table)

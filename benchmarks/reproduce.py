@@ -121,7 +121,8 @@ def main() -> None:
     ap.add_argument("--parts", default=None, help="comma list of dataset/part to run (default: all)")
     ap.add_argument("--workers", type=int, default=None, help="run on a local Dask cluster of N workers")
     ap.add_argument("--sample", type=int, default=None, help="measure K cells of every group, extrapolate the rest")
-    ap.add_argument("--src", default=None, help="time the qunlearn under this source directory (e.g. an older checkout)")
+    ap.add_argument("--src", default=None,
+                    help="time the qunlearn under this source directory (e.g. an older checkout)")
     ap.add_argument("--compile-cache", default=None, help="use this compilation cache directory (default: none)")
     ap.add_argument("--name", default=None, help="suffix of the results file")
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one, removed after)")
@@ -202,7 +203,8 @@ def main() -> None:
             by_kind[kind_of(cid)] += sec
         comp = compile_s.get(p.label, 0.0)
         est = wall + extra
-        how = "measured" if measured_cells == len(mine) else f"{measured_cells} of {len(mine)} cells measured, rest extrapolated"
+        how = ("measured" if measured_cells == len(mine)
+               else f"{measured_cells} of {len(mine)} cells measured, rest extrapolated")
         row = dict(wall=est, compile=comp, train=by_kind["train"], unlearn=by_kind["unlearn"], other=wall - in_cells)
         for k, v in row.items():
             sums[k] += v
@@ -215,11 +217,13 @@ def main() -> None:
                  "measured" if all_measured else f"measured {total:.0f} s; the rest extrapolated"))
     dev = jax.devices()[0]
     info = (f"qunlearn reproduce ({args.preset} preset), executor: {described}; device: {dev.platform} "
-            f"{dev.device_kind}; {os.cpu_count()} CPU cores, Python {platform.python_version()}, jax {jax.__version__}; "
+            f"{dev.device_kind}; {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+            f"jax {jax.__version__}; "
             f"code: {'the checkout given by --src' if args.src else 'installed qunlearn'}"
             + (f"; sampled: {args.sample} cells per group" if args.sample else "")
             + ("; compilation cache: " + ("on" if args.compile_cache else "off")))
-    name = f"reproduce-{args.preset}" + (f"-dask{args.workers}" if args.workers else "") + (f"-{args.name}" if args.name else "")
+    name = (f"reproduce-{args.preset}" + (f"-dask{args.workers}" if args.workers else "")
+            + (f"-{args.name}" if args.name else ""))
     emit(name, info, [("part", "l"), ("cells", "r"), ("wall s", "r"), ("compile s", "r"), ("train s", "r"),
                       ("unlearn s", "r"), ("other s", "r"), ("how obtained", "l")], rows)
     if not args.out:

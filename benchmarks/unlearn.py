@@ -71,7 +71,8 @@ def main() -> int:
             per_row = t_rows / k
             total = per_row * len(GRID)
             kind = "measured" if k == len(GRID) else f"estimate from {k} row(s)"
-            rows.append((f"sweep-{name}", f"SCRUB 10x10 grid x {cfg.runs} runs x {cfg.models[name].unlearn.epochs} epochs",
+            rows.append((f"sweep-{name}",
+                         f"SCRUB 10x10 grid x {cfg.runs} runs x {cfg.models[name].unlearn.epochs} epochs",
                          f"{total:.1f}", kind, f"{per_row:.1f}s per kl_w row of 10 settings"))
             print(rows[-1], file=sys.stderr, flush=True)
     info = (f"device: {device.platform} ({device.device_kind}), cores: {os.cpu_count()}, jax {jax.__version__}, "

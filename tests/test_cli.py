@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from helpers import run_cli, snapshot
-from qunlearn import cli
 
 TINY = ["poison", "--dataset", "mnist", "--model", "qnn,mlp", "--attack", "label-flip",
         "--alphas", "0,0.4", "--runs", "2", "--preset", "quick", "--epochs", "2"]
@@ -211,9 +210,12 @@ def test_config_file_field_is_kept_unless_its_flag_is_given(command, section, fi
 
     def capture(name, cfg, *args, **kw):
         seen[field] = tuple(getattr(cfg, field))
-        return False
+        return False, []
 
-    monkeypatch.setattr(cli, "run_single", capture)
+    from qunlearn import api, console
+
+    monkeypatch.setattr(console, "run_single", capture)
+    monkeypatch.setattr(api, "_loaded", lambda out, lost, results: api.Run(out))
     toml = tmp_path / "c.toml"
     value = ", ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in in_file)
     toml.write_text(f'preset = "quick"\n[mnist.{section}]\n{field} = [{value}]\n')

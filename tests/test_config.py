@@ -34,7 +34,8 @@ def test_config_show_prints_only_fields_that_mean_something(capsys):
         for part in ("poison", "unlearn", "landscape"):
             for name, m in sec[part]["models"].items():
                 fields = set(m) - {"train", "unlearn"}
-                assert fields == ({"kind", "depth", "ansatz"} if m["kind"] == "qnn" else {"kind", "hidden"}), (d, part, name)
+                assert fields == ({"kind", "depth", "ansatz"} if m["kind"] == "qnn"
+                                  else {"kind", "hidden"}), (d, part, name)
     # the extra MLP widths are ordinary preset entries; the landscape study holds models like every experiment
     assert list(tree["xxz"]["poison"]["models"]) == ["qnn", "mlp", "mlp-32-8", "mlp-16-4", "mlp-8-2", "mlp-8-4"]
     assert tree["mnist"]["landscape"]["models"]["qnn"]["ansatz"] == "landscape"
@@ -61,9 +62,10 @@ def test_flags_and_toml_resolve_to_the_same_config(tmp_path):
     f.write_text('[mnist.poison]\nruns = 3\nalphas = [0.0, 0.5]\nprecision = "complex128"\n'
                  '[mnist.poison.models.qnn.train]\nepochs = 7\n[mnist.poison.models.mlp.train]\nepochs = 7\n')
     from_file = study.resolve("quick", ("mnist",), f).sections["mnist"]["poison"]
-    common = cli._Common("quick", None, "complex128", None, None, False, "local", None, None)
-    from_flags = cli._section("poison", common, "mnist", {"poison": {"runs": 3, "alphas": [0.0, 0.5]}},
-                              models="qnn,mlp", model_over={"train": {"epochs": 7}})["poison"]
+    from qunlearn import api
+
+    from_flags = api.resolve("poison", preset="quick", dataset="mnist", runs=3, alphas=[0.0, 0.5],
+                             precision="complex128", models=["qnn", "mlp"], epochs=7)["poison"]
     assert from_flags == from_file and from_flags.to_dict() == from_file.to_dict()
 
 

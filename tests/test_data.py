@@ -115,7 +115,8 @@ def cache_dir(tmp_path, monkeypatch):
 @pytest.mark.parametrize("n_spins", [2, 4, 6])
 @pytest.mark.parametrize("delta", [-0.9, 0.3, 1.7])
 def test_sparse_hamiltonian_matches_dense(n_spins, delta):
-    np.testing.assert_allclose(xxz_mod.xxz_hamiltonian(n_spins, delta).toarray(), _dense_xxz(n_spins, delta), atol=1e-12)
+    np.testing.assert_allclose(xxz_mod.xxz_hamiltonian(n_spins, delta).toarray(), _dense_xxz(n_spins, delta),
+                               atol=1e-12)
 
 
 @pytest.mark.parametrize("n_spins", [4, 6])

@@ -173,9 +173,12 @@ def _documented(path, commands, executor_names, executor_options) -> set[str]:
 def test_every_parser_command_is_in_the_synopsis_and_back():
     commands, executor_names, _, _ = _synopsis()
     show = lambda paths: sorted("qunlearn " + " ".join(p) for p in paths)  # noqa: E731
-    assert not (set(PARSER) - set(commands)), f"commands missing from the README synopsis: {show(set(PARSER) - set(commands))}"
-    assert not (set(commands) - set(PARSER)), f"README synopsis lists commands the CLI lacks: {show(set(commands) - set(PARSER))}"
-    assert executor_names <= set(PARSER), f"the EXECUTOR line names unknown commands: {show(executor_names - set(PARSER))}"
+    assert not (set(PARSER) - set(commands)), (
+        f"commands missing from the README synopsis: {show(set(PARSER) - set(commands))}")
+    assert not (set(commands) - set(PARSER)), (
+        f"README synopsis lists commands the CLI lacks: {show(set(commands) - set(PARSER))}")
+    assert executor_names <= set(PARSER), (
+        f"the EXECUTOR line names unknown commands: {show(executor_names - set(PARSER))}")
 
 
 @pytest.mark.parametrize("path", sorted(PARSER), ids=lambda p: " ".join(p))
@@ -371,10 +374,29 @@ def test_section_references_in_the_sources_name_protocol_sections():
 
 def test_protocol_lists_every_claim_the_report_tests():
     """docs/PROTOCOL.md numbers exactly the claims that ``qunlearn report`` tests, 1 to N."""
-    from qunlearn import report
+    from qunlearn import registry
 
     section = PROTOCOL.read_text(encoding="utf-8").split("## Claims to reproduce", 1)[1].split("\n## ", 1)[0]
     numbers = [int(n) for n in re.findall(r"^(\d+)\. \*\*", section, flags=re.M)]
-    assert numbers == list(range(1, len(report._CLAIMS) + 1)), numbers
+    tested = sorted(rule.number for e in registry.experiments().values() for rule in e.claims)
+    assert numbers == tested == list(range(1, len(tested) + 1)), (numbers, tested)
+    owners = {rule.number: e.name for e in registry.experiments().values() for rule in e.claims}
+    text = " ".join(section.split())
+    for name in sorted(set(owners.values())):  # "claims 1 to 3 with the alpha sweep (`poison`; ..."
+        assert f"(`{name}`" in text, f"docs/PROTOCOL.md does not say which claims {name} tests"
     words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
     assert f"tests {words.get(len(numbers), len(numbers))} claims" in " ".join(section.split())
+
+
+def test_readme_python_api_block_runs_as_shown(tmp_path, monkeypatch):
+    """The first block of "## Python API" holds the API's calls and runs as written (from a fresh directory)."""
+    block = "\n".join(_code_blocks(_section(README.read_text(encoding="utf-8"), "Python API"), "python")[0])
+    for call in ('ql.run("poison", preset="quick", dataset="mnist", out="runs/nb"', "run.results",
+                 'run.figure("figure2")', 'ql.load("runs/nb")', "again.claims", "ql.experiments(), ql.datasets(), "
+                 "ql.models()"):
+        assert call in block, f"the README's Python API block lacks {call}"
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert (tmp_path / "runs" / "nb" / "results.csv").exists() and scope["fig"].axes
+    assert [c.id for c in scope["again"].claims][:1] == ["mnist/1"]

@@ -32,7 +32,8 @@ def toy_dataset(n=60, d=16, *, complex_=False, name="toy", seed=0) -> Dataset:
     info = {"source": "synthetic"}
     if complex_:
         # An XXZ-like grid: class 0 below Delta = 1, class 1 above.
-        info["delta_train"] = [float(v) for v in np.concatenate([np.linspace(-0.9, 0.8, n // 2), np.linspace(1.2, 3.0, n // 2)])]
+        info["delta_train"] = [float(v) for v in np.concatenate([np.linspace(-0.9, 0.8, n // 2),
+                                                                 np.linspace(1.2, 3.0, n // 2)])]
     dtype = np.complex64 if complex_ else np.float32
     return Dataset(name=name, x_train=x.astype(dtype), y_train=y, x_val=x[:8].astype(dtype), y_val=y[:8], info=info)
 

@@ -75,7 +75,8 @@ def test_published_reference_ships_with_the_package():
     t = reference.figure2()
     assert set(t["dataset"]) == {"mnist", "xxz"} and len(t) == 160 and (t["runs"] == 5).all()
     assert list(t.columns) == ["dataset", "model", "attack", "alpha", "metric", "mean", "std", "runs"]
-    mlp = t[(t["dataset"] == "xxz") & (t["model"] == "mlp") & (t["attack"] == "label-flip") & (t["metric"] == "train_acc")]
+    mlp = t[(t["dataset"] == "xxz") & (t["model"] == "mlp") & (t["attack"] == "label-flip")
+            & (t["metric"] == "train_acc")]
     assert mlp["mean"].min() >= 0.93  # the published XXZ MLP memorises flipped labels
 
 

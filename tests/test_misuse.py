@@ -302,7 +302,8 @@ bad("poison-config-preset-unknown", PC.replace(" --preset quick", ""), "--config
 bad("poison-config-alphas-string", PC, "--config {FX}/toml/alphas-string.toml", "alphas", "list", out="{RUN}")
 bad("poison-config-alphas-empty", PC, "--config {FX}/toml/alphas-empty.toml", "alpha", EMPTY, out="{RUN}")
 bad("poison-config-seed-negative", PC, "--config {FX}/toml/seed-negative.toml", "seed", NONNEG, out="{RUN}")
-bad("poison-config-data-huge", PC, "--config {FX}/toml/data-huge.toml", r"n_per_class", r"validation|" + TOO_BIG, out="{RUN}")
+bad("poison-config-data-huge", PC, "--config {FX}/toml/data-huge.toml", r"n_per_class", r"validation|" + TOO_BIG,
+    out="{RUN}")
 bad("poison-config-data-unknown", PC, "--config {FX}/toml/data-unknown.toml", "unknown option", "bogus",
     out="{RUN}")
 # --- unknown flags and arguments -----------------------------------------------------------------------------

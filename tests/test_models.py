@@ -181,7 +181,8 @@ def test_light_cone_equals_the_whole_last_layer(n, depth, restore_precision):
     light = jnp.log(_apply(model, params, x) / (1 - _apply(model, params, x)))
     np.testing.assert_allclose(np.asarray(light), np.asarray(full), atol=1e-11, rtol=0)
     assert np.ptp(np.asarray(full)) > 0.01
-    g_full = jax.jit(jax.grad(lambda p: jnp.sum(jax.vmap(lambda psi: CircuitQNN.last_layer_expectation(model, psi, p[-1]))(
+    g_full = jax.jit(jax.grad(lambda p: jnp.sum(
+        jax.vmap(lambda psi: CircuitQNN.last_layer_expectation(model, psi, p[-1]))(
         jax.vmap(lambda psi: jax.lax.scan(lambda s, t: (model.layer(s, t), None), psi, p[:-1])[0])(x)))))(params)
     g_light = jax.jit(jax.grad(lambda p: jnp.sum(jnp.log(model.apply(p, x) / (1 - model.apply(p, x))))))(params)
     np.testing.assert_allclose(np.asarray(g_light), np.asarray(g_full), atol=1e-10, rtol=0)

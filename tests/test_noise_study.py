@@ -103,11 +103,13 @@ def _sweep(rows):
 
 @pytest.mark.parametrize("val_at_07,held", [(0.1, True), (0.8, False)])
 def test_claim6_rule(val_at_07, held):
+    from qunlearn.parts.noise import _claim6
+
     rows = []
     for a, tr, va in ((0.0, 1.0, 0.97), (0.3, 0.7, 0.9), (0.7, 0.7, val_at_07)):
         rows += [("qnn-p0.01", a, "train_acc", tr), ("qnn-p0.01", a, "val_acc", va)]
     part = {"config": {"models": {"qnn-p0.01": {"kind": "qnn", "noise": {"p2": 0.01}}, "mlp": {"kind": "mlp"}}}}
-    claim = report._claim6("mnist", _sweep(rows), part)
+    claim = _claim6("mnist", _sweep(rows), part)
     assert claim.status == (report.HELD if held else report.NOT_HELD)
     assert "qnn-p0.01: deviation 0.000" in claim.evidence
 

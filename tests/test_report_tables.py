@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from qunlearn import report
+from qunlearn import report  # noqa: F401
+from qunlearn.parts.poison import poison_table, train_table
 
 
 def _results():
@@ -20,7 +21,7 @@ def _results():
 
 def test_train_and_val_tables_give_mean_std_and_runs():
     res = _results()
-    for table, metric in ((report.train_table, "train_acc"), (report.poison_table, "val_acc")):
+    for table, metric in ((train_table, "train_acc"), (poison_table, "val_acc")):
         t = table(res)
         assert list(t["runs"]) == [3, 3]
         sub = res[(res["metric"] == metric) & (res["model"] == "qnn") & (res["alpha"] == 0.4)]["value"]
@@ -31,5 +32,5 @@ def test_train_and_val_tables_give_mean_std_and_runs():
 def test_runs_column_names_a_range_when_cells_differ():
     res = _results()
     res = res[~((res["model"] == "qnn") & (res["alpha"] == 0.4) & (res["run"] == 2))]
-    t = report.train_table(res)
+    t = train_table(res)
     assert t[t["model"] == "qnn"]["runs"].item() == "2-3"

@@ -334,7 +334,8 @@ STUDY_BAD = [
         t, '[xxz.poison]\ndata_options = {n_spins = 4, n_per_class = 3, phase = "complex"}')], "unknown XXZ phase"),
     ("phase seed not an integer", lambda t: ["reproduce", "xxz", "--config", _toml(
         t, '[xxz.poison]\ndata_options = {n_spins = 4, n_per_class = 3, phase_seed = 1.5}')], "phase_seed"),
-    ("phase option for MNIST", lambda t: R + ["--config", _toml(t, '[mnist.poison]\ndata_options = {phase = "random"}')],
+    ("phase option for MNIST", lambda t: R + ["--config", _toml(
+        t, '[mnist.poison]\ndata_options = {phase = "random"}')],
      "phase"),
     ("--xxz-phase with mnist", lambda t: R + ["--xxz-phase", "random"], "--xxz-phase applies"),
     ("gauge part for MNIST", lambda t: R + ["--config", _toml(t, '[mnist]\nparts = ["poison", "gauge"]')],

@@ -208,7 +208,8 @@ def test_fit_custom_step_fn_sees_epoch_index():
 
     def step_fn(params, opt_state, data, idx, mask, key, epoch, tx):
         # count steps, add up epoch indices (one per step) and real samples seen
-        return {"steps": params["steps"] + 1, "ep": params["ep"] + epoch, "seen": params["seen"] + jnp.sum(mask, dtype=jnp.int32)}, opt_state
+        return {"steps": params["steps"] + 1, "ep": params["ep"] + epoch,
+                "seen": params["seen"] + jnp.sum(mask, dtype=jnp.int32)}, opt_state
 
     init = {"steps": jnp.int32(0), "ep": jnp.int32(0), "seen": jnp.int32(0)}
     unused_loss = lambda p, d, i, m, k: 0.0  # noqa: E731

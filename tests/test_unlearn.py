@@ -500,7 +500,8 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
     monkeypatch.setattr(sweeps, "sweep_program", _boom)
     cells.clear()
     again = sweeps.run(scfg, run_dir, on_cell=lambda c, s, t: cells.append((c, s))).results
-    assert cells == [(("mlp", "train model to unlearn", None), "skipped"), (("mlp", "gradient_ascent", None), "skipped")]
+    assert cells == [(("mlp", "train model to unlearn", None), "skipped"),
+                     (("mlp", "gradient_ascent", None), "skipped")]
     pd.testing.assert_frame_equal(again, table)
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional
 
 import typer
 
-from .console import DIVERGED_EXIT, err, out, print_claims, print_table, report_divergence, run_plan, run_single
+from .console import DIVERGED_EXIT, err, out, print_claims, print_table
 from .errors import InputError, check_alpha, count
 from .executor import check_args as check_executor_args
 from .parsing import check_weight, parse_alphas, parse_grid, parse_list, parse_methods, parse_seeds, parse_weights
@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 app = typer.Typer(
     name="qunlearn",
-    help="Poisoning resilience and machine unlearning of quantum vs classical networks (Chen & Zhang, arXiv:2508.02422).",
+    help="Poisoning resilience and machine unlearning of quantum vs classical networks "
+         "(Chen & Zhang, arXiv:2508.02422).",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,7 +40,8 @@ app.add_typer(data_app, name="data")
 
 # ----------------------------------------------------------------- options shared by the commands
 
-DATASET = typer.Option("mnist", help="mnist or xxz")
+DATASET = typer.Option("mnist", help="mnist, xxz, a registered dataset or a .npz file of x_train, y_train, "
+                                     "x_val, y_val")
 FRESH = typer.Option(False, "--fresh", help="discard an existing run in --out and start over")
 RUNS = typer.Option(None, help="independent runs per cell [preset: paper 5, quick 2]")
 SEED = typer.Option(None, help="base seed; every cell derives its keys from it [0]")
@@ -88,7 +90,8 @@ def _experiment(fn):
     """Give an experiment command the shared options (:data:`_SHARED`), passed to it as ``common``."""
     sig = inspect.signature(fn)
     params = [p for p in sig.parameters.values() if p.name != "common"]
-    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=a) for n, (a, o) in _SHARED.items()]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=a)
+               for n, (a, o) in _SHARED.items()]
 
     @functools.wraps(fn)
     def command(**kw):
@@ -121,23 +124,26 @@ def _given(**fields) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v is not None}
 
 
-def _section(part: str, common: _Common, dataset: str, over: dict, models: Optional[str] = None,
-             model_over: Optional[dict] = None) -> dict:
-    """The validated configs of ``dataset`` for a command's flags (:func:`qunlearn.study.resolve_part`)."""
+def _model_list(model: Optional[str], common: _Common, dataset: str, part: str) -> Optional[list]:
+    """``--model a,b`` checked against the preset's (and the config file's) models of ``part``."""
     from . import study as st
 
-    if models is not None:
-        names = st.model_names(common.preset, dataset, common.config, part)
-        models = parse_list(models, names, "model", "--model")
-    return st.resolve_part(part, common.preset, dataset, over, config=common.config, mnist_path=common.mnist_path,
-                           xxz_phase=common.xxz_phase, precision=common.precision, models=models,
-                           model_over=model_over)
+    if model is None:
+        return None
+    return list(parse_list(model, st.model_names(common.preset, dataset, common.config, part), "model", "--model"))
 
 
-def _title(what: str, common: _Common, section: dict) -> str:
-    """``what (quick preset)``, naming the fields that flags or a config file changed."""
-    changed = section.get("overridden") or []
-    return f"{what} ({common.preset} preset" + (f"; changed: {', '.join(changed)})" if changed else ")")
+def _run(experiment: str, common: _Common, dataset: str, out_dir, title: Optional[str] = None, **fields) -> None:
+    """Run one experiment through the Python API (:func:`qunlearn.api.run`) with the flags that were given."""
+    from . import api
+
+    run = api.run(experiment, preset=common.preset, dataset=dataset, out=out_dir, config=common.config,
+                  fresh=common.fresh, executor=common.executor, scheduler=common.scheduler, workers=common.workers,
+                  mnist_path=common.mnist_path, xxz_phase=common.xxz_phase, title=title,
+                  **_given(precision=common.precision, **fields))
+    if run.lost:
+        err.print("qunlearn: every run of a cell diverged; lower the learning rate (--lr)", highlight=False)
+        raise typer.Exit(DIVERGED_EXIT)
 
 
 # ----------------------------------------------------------------- commands
@@ -163,12 +169,12 @@ def poison(
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
     from .poison import ATTACKS
 
-    over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
-                  alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed)
-    sec = _section("poison", common, dataset, {"poison": over}, models=model if model is not None else ("qnn,mlp" if not common.config else None),
-                   model_over={"train": _given(epochs=epochs, batch_size=batch_size, lr=lr)})
-    _single("poison", sec["poison"], out_dir, common.fresh, _title(dataset.upper(), common, sec), common.where,
-            published=published)
+    models = _model_list(model, common, dataset, "poison") if model is not None else (
+        ["qnn", "mlp"] if not common.config else None)
+    _run("poison", common, dataset, out_dir, models=models,
+         attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
+         alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed, epochs=epochs,
+         batch_size=batch_size, lr=lr, published=published)
 
 
 @app.command()
@@ -177,23 +183,21 @@ def quickstart(
     fresh: bool = FRESH,
 ):
     """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
+    from . import api
+
     common = _Common("quick", None, None, None, None, fresh, "local", None, None)
-    cfg = _section("poison", common, "mnist", {"poison": {"attacks": ["label-flip"]}}, models="qnn,mlp")["poison"]
+    fields = {"attacks": ["label-flip"], "models": ["qnn", "mlp"]}
+    cfg = api.resolve("poison", preset="quick", dataset="mnist", **fields)["poison"]
     out.print(
         "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
         f"{cfg.models['qnn'].describe()} vs {cfg.models['mlp'].describe()}, "
         f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {count(cfg.runs, 'run')} per alpha"
     )
-    _single("poison", cfg, out_dir, fresh, "MNIST quickstart (quick preset)", common.where)
-
-
-def _single(*args, **kw) -> None:
-    if run_single(*args, **kw):
-        err.print("qunlearn: every run of a cell diverged; lower the learning rate (--lr)", highlight=False)
-        raise typer.Exit(DIVERGED_EXIT)
+    _run("poison", common, "mnist", out_dir, title="MNIST quickstart (quick preset)", **fields)
 
 
 def _unlearn_over(attack, alpha, methods, runs, seed, weights=()) -> dict:
+    """The unlearning flags that were given, checked, as config fields."""
     from .poison import ATTACKS
     from .unlearn import METHODS, PAPER_METHODS
 
@@ -224,13 +228,9 @@ def unlearn(
     common: _Common = None,
 ):
     """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
-    over = _unlearn_over(attack, alpha, methods, runs, seed, weight)
-    sec = _section("unlearn", common, dataset, {"unlearn": over}, models=model,
-                   model_over={"unlearn": _given(epochs=epochs, batch_size=batch_size, lr=lr),
-                               "train": _given(epochs=train_epochs)})
-    cfg = sec["unlearn"]
-    title = _title(f"{dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}", common, sec)
-    _single("unlearn", cfg, out_dir, common.fresh, title, common.where)
+    _run("unlearn", common, dataset, out_dir, models=_model_list(model, common, dataset, "unlearn"),
+         **_unlearn_over(attack, alpha, methods, runs, seed, weight), epochs=epochs, batch_size=batch_size, lr=lr,
+         train_epochs=train_epochs)
 
 
 @app.command()
@@ -256,13 +256,9 @@ def sweep(
     if method not in SWEEPS:
         raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
     values = None if grid is None else parse_grid(grid, "weight", "--grid", check_weight)
-    over = {"unlearn": _unlearn_over(attack, alpha, None, runs, seed),
-            "sweeps": _given(methods=[method], grid=values)}
-    sec = _section("sweeps", common, dataset, over, models=model,
-                   model_over={"unlearn": _given(epochs=epochs), "train": _given(epochs=train_epochs)})
-    cfg = sec["sweeps"][method]
-    title = _title(f"{dataset.upper()} {method} weight sweep (alpha={cfg.unlearn.alpha})", common, sec)
-    _single("sweep", cfg, out_dir if out_dir is not None else f"runs/sweep-{method}", common.fresh, title, common.where)
+    _run("sweeps", common, dataset, out_dir if out_dir is not None else f"runs/sweep-{method}",
+         models=_model_list(model, common, dataset, "sweeps"), method=method, grid=values,
+         **_unlearn_over(attack, alpha, None, runs, seed), epochs=epochs, train_epochs=train_epochs)
 
 
 @app.command()
@@ -280,12 +276,9 @@ def landscape(
     common: _Common = None,
 ):
     """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
-    over = _given(alphas=None if alphas is None else parse_alphas(alphas),
-                  seeds=None if seeds is None else parse_seeds(seeds), n_hessian=n_hessian)
-    sec = _section("landscape", common, dataset, {"landscape": over}, models=model,
-                   model_over={"train": _given(epochs=epochs, eval_every=epochs)})
-    _single("landscape", sec["landscape"], out_dir, common.fresh,
-            _title(f"{dataset.upper()} loss landscape", common, sec), common.where)
+    _run("landscape", common, dataset, out_dir, models=_model_list(model, common, dataset, "landscape"),
+         alphas=None if alphas is None else parse_alphas(alphas),
+         seeds=None if seeds is None else parse_seeds(seeds), n_hessian=n_hessian, epochs=epochs)
 
 
 @app.command()
@@ -304,10 +297,9 @@ def embed(
     from .poison import ATTACKS
 
     common = _Common("paper", None, None, mnist_path, xxz_phase, fresh, "local", None, None)
-    over = _given(attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
-                  alpha=None if alpha is None else check_alpha(alpha), seed=seed, perplexity=perplexity)
-    cfg = _section("embed", common, dataset, {"embed": over})["embed"]
-    _single("embed", cfg, out_dir, fresh, f"t-SNE of {dataset.upper()}", common.where)
+    _run("embed", common, dataset, out_dir, title=f"t-SNE of {dataset.upper()}",
+         attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
+         alpha=None if alpha is None else check_alpha(alpha), seed=seed, perplexity=perplexity)
 
 
 config_app = typer.Typer(help="Presets and config files of the whole study.", no_args_is_help=True,
@@ -354,8 +346,8 @@ def reproduce(
     workers: Optional[int] = WORKERS,
 ):
     """Everything the paper reports for a dataset: alpha sweeps, unlearning, weight sweeps, landscape, t-SNE."""
+    from . import api
     from . import study as st
-    from .experiments import reproduce as rp
 
     if target not in REPRODUCE_TARGETS:
         raise InputError(f"unknown target {target!r}; use one of {', '.join(REPRODUCE_TARGETS)}")
@@ -367,29 +359,11 @@ def reproduce(
         raise InputError("--mnist-path applies to reproduce mnist or all")
     if xxz_phase is not None and "xxz" not in datasets:
         raise InputError("--xxz-phase applies to reproduce xxz or all")
-    over = None
-    if parts is not None:
-        chosen = list(parse_list(parts, st.PARTS, "part", "--parts"))
-        over = {d: {"parts": chosen} for d in datasets}
-    study = st.resolve(preset, datasets, config, mnist_path=mnist_path, xxz_phase=xxz_phase, overrides=over)
-    loaded = rp.check_inputs(rp.configs(study))  # bad data or sizes are named before the directory is looked at
-    top, parts = rp.plan(study, out_dir, fresh=fresh, published=published)  # refuses a clashing directory
-    t0 = time.perf_counter()
-    name = preset or (st.read_toml(config).get("preset") if config is not None else None) or "paper"
-    results = run_plan(parts, (executor, scheduler, workers), f"reproduce {target} ({name} preset"
-                   + (", with the overrides of the config file)" if config is not None else ")"), datasets=loaded,
-                   go=lambda ex, on_part, on_cell: rp.run(study, top, parts, executor=ex, on_part=on_part,
-                                                          on_cell=on_cell))
-    lost = report_divergence(parts, results)
-    out.print(f"finished in {time.perf_counter() - t0:.1f}s; run directory: {top.path}")
-    if report:
-        from . import report as rep_mod
-
-        md, page, found = rep_mod.write(top.path)
-        for c in found:
-            out.print(f"claim {c.number} ({c.dataset}): {c.status}", highlight=False)
-        out.print(f"report:   {md}  and  {page}")
-    if lost:
+    chosen = None if parts is None else list(parse_list(parts, st.parts(), "part", "--parts"))
+    run = api.run("all", preset=preset, dataset=target, out=out_dir, config=config, mnist_path=mnist_path,
+                  xxz_phase=xxz_phase, fresh=fresh, parts=chosen, report=report, published=published,
+                  executor=executor, scheduler=scheduler, workers=workers)
+    if run.lost:
         err.print("qunlearn: every run of a cell diverged; lower its learning rate", highlight=False)
         raise typer.Exit(DIVERGED_EXIT)
 
@@ -465,12 +439,14 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"qunlearn: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
     except _cx.NoArgsIsHelpError as e:
-        out.print(e.ctx.get_help() if e.ctx is not None else "usage: qunlearn COMMAND --help", markup=False, highlight=False)
+        out.print(e.ctx.get_help() if e.ctx is not None else "usage: qunlearn COMMAND --help",
+                  markup=False, highlight=False)
         return _exit(0)
     except _cx.UsageError as e:
         path = e.ctx.command_path.replace("qunlearn", "", 1).strip() if e.ctx is not None else ""
         hint = f" (see 'qunlearn {path} --help')".replace("  ", " ")
-        err.print(f"qunlearn: error: {e.format_message()}{hint}".replace("\n", " "), highlight=False, markup=False, soft_wrap=True)
+        err.print(f"qunlearn: error: {e.format_message()}{hint}".replace("\n", " "),
+                  highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
     except typer.Abort:
         err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume", highlight=False)

@@ -24,9 +24,9 @@ from .errors import (
     check_precision,
     check_seed,
 )
-from .models.specs import MODEL_KINDS, MLPSpec, QNNSpec, spec_from_dict, spec_to_dict
-from .poison import ATTACKS
-from .train import TrainConfig
+from .models.specs import MODEL_KINDS, spec_from_dict, spec_to_dict
+from .schedule import TrainConfig
+from .vocab import ATTACKS
 
 DATASET_NAMES = ("mnist", "xxz")
 PRESETS = ("paper", "quick")
@@ -103,9 +103,21 @@ def _largest(precision: str) -> float:
     return float(np.finfo(np.float64 if precision == "complex128" else np.float32).max)
 
 
+def is_dataset(dataset: Any) -> bool:
+    """A built-in dataset name, a registered one (``qunlearn.data.register_dataset``) or a path to a .npz file."""
+    if dataset in DATASET_NAMES:
+        return True
+    if not isinstance(dataset, str) or not dataset:
+        return False
+    from . import data
+
+    return dataset in data.names() or data.is_npz_path(dataset)  # exactly as registered (MNIST is not mnist)
+
+
 def _check_dataset(dataset: Any) -> str:
-    if dataset not in DATASET_NAMES:
-        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    if not is_dataset(dataset):
+        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}, a dataset registered "
+                         "with qunlearn.data.register_dataset, or a path to a .npz file", path="dataset")
     return dataset
 
 
@@ -116,7 +128,7 @@ def _check_options(options: Any) -> dict:
 
 
 def _check_attacks(attacks: Any) -> tuple[str, ...]:
-    attacks = check_choices(attacks, ATTACKS, "attack")
+    attacks = check_choices(attacks, ATTACKS, "attack", field="attacks")
     if not attacks:
         raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
     return attacks
@@ -239,14 +251,16 @@ class UnlearnConfig(_Config):
         return d
 
     def __post_init__(self):
-        from .unlearn import METHODS, resolve_weights
+        from .vocab import method_names, resolve_weights
+
+        METHODS = method_names()
 
         self._check_shared(unlearn=True)
         self._set("attack", _check_attacks((self.attack,))[0])
         self._set("alpha", check_alpha(self.alpha))
         if self.alpha <= 0:
             raise InputError("unlearning needs poisoned samples to forget: alpha must be > 0, e.g. --alpha 0.3")
-        methods = check_choices(self.methods, tuple(METHODS), "unlearning method")
+        methods = check_choices(self.methods, tuple(METHODS), "unlearning method", field="methods")
         if not methods:
             raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
         self._set("methods", methods)
@@ -393,7 +407,8 @@ class EmbedConfig(_Config):
         self._set("attacks", _check_attacks(self.attacks))
         self._set("alpha", check_alpha(self.alpha))
         self._set("perplexity", check_finite_positive(self.perplexity, "perplexity"))
-        if self.perplexity > MAX_PERPLEXITY:  # t-SNE caps it at (n - 1) / 3 for the data at hand; beyond this it is a typo
+        # t-SNE caps it at (n - 1) / 3 for the data at hand; beyond this it is a typo
+        if self.perplexity > MAX_PERPLEXITY:
             raise InputError(f"perplexity {self.perplexity:g} is more than the {MAX_PERPLEXITY} qunlearn accepts "
                              "(a neighbourhood size; typical values are 5 to 50)")
 
@@ -442,131 +457,65 @@ class NoiseConfig:
         return cls(**parts)
 
 
+GAUGES = {"random": "fixed", "fixed": "random"}  # an XXZ gauge -> the other one
+
+
+@dataclass(frozen=True)
+class GaugeConfig:
+    """The reference alpha sweep (XXZ); the gauge study reruns its phase-sensitive models in the other gauge."""
+
+    reference: PoisonConfig
+
+    def __post_init__(self):
+        if self.reference.dataset != "xxz":
+            raise InputError("the gauge study is about the global phase of XXZ states, "
+                             f"not {self.reference.dataset!r}; "
+                             "remove 'gauge' from the parts of this dataset")
+        if self.phase not in GAUGES:
+            raise InputError(f"unknown XXZ phase {self.phase!r}; use one of {', '.join(GAUGES)} "
+                             "(the global phase of each state)")
+        if not any(not mc.spec.phase_invariant for mc in self.reference.models.values()):
+            raise InputError("the gauge study needs a model that can see a global phase (an MLP) in the alpha sweep")
+
+    @property
+    def dataset(self) -> str:
+        return self.reference.dataset
+
+    def __getattr__(self, name):  # data_options, models, runs, precision: those of the sweep it runs
+        if name in ("data_options", "models", "runs", "precision"):
+            return getattr(self.other(), name)
+        raise AttributeError(name)
+
+    @property
+    def phase(self) -> str:
+        return self.reference.data_options.get("phase", "fixed")
+
+    def other(self) -> PoisonConfig:
+        """The sweep this study runs: the phase-sensitive models, every state in the other gauge."""
+        ref = self.reference
+        return ref.replace(models={n: m for n, m in ref.models.items() if not m.spec.phase_invariant},
+                           data_options={**ref.data_options, "phase": GAUGES[self.phase]})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference_phase": self.phase, **self.other().to_dict()}
+
+
 # ------------------------------------------------------------------ presets
-# Paper settings: PROTOCOL.md, "Training settings". eval_every only sets how often
-# the learning curves are sampled, not the training itself.
-
-T = TrainConfig
-FULL = None  # full batch
-
-
-def _mc(spec, train, unlearn=None) -> ModelConfig:
-    return ModelConfig(spec, train, unlearn)
-
-
-def _widths(mlp: ModelConfig, widths) -> dict[str, ModelConfig]:
-    """Extra MLP widths of the alpha sweep (PROTOCOL.md, "Models"): the MLP's schedule, other widths."""
-    return {"mlp-" + "-".join(map(str, h)): replace(mlp, spec=MLPSpec(h)) for h in widths}
-
-
-def _poison_models(preset: str, dataset: str) -> dict[str, ModelConfig]:
-    table = {
-        ("paper", "mnist"): (_mc(QNNSpec(6), T(100, 256, 0.005, 10)), _mc(MLPSpec((64, 16)), T(100, 256, 0.005, 10))),
-        ("paper", "xxz"): (_mc(QNNSpec(4), T(200, 32, 0.03, 10)), _mc(MLPSpec((64, 16)), T(400, 32, 0.01, 20))),
-        # quick: same models, shorter schedules (the MNIST QNN: 20 epochs at four times the paper's learning rate)
-        ("quick", "mnist"): (_mc(QNNSpec(6), T(20, 128, 0.02, 5)), _mc(MLPSpec((64, 16)), T(40, 128, 0.005, 5))),
-        ("quick", "xxz"): (_mc(QNNSpec(4), T(25, 32, 0.03, 5)), _mc(MLPSpec((64, 16)), T(80, 32, 0.01, 10))),
-    }
-    qnn, mlp = table[(preset, dataset)]
-    extra = {"mnist": ((16, 4),), "xxz": ((32, 8), (16, 4), (8, 2), (8, 4))}[dataset]
-    return {"qnn": qnn, "mlp": mlp, **_widths(mlp, extra)}
-
-
-def _unlearn_models(preset: str, dataset: str) -> dict[str, ModelConfig]:
-    table = {
-        ("paper", "mnist"): (_mc(QNNSpec(6), T(100, 256, 0.005, 10), T(50, 256, 0.005, 1)),
-                             _mc(MLPSpec((16, 4)), T(100, 128, 0.01, 10), T(50, FULL, 0.001, 1))),
-        ("paper", "xxz"): (_mc(QNNSpec(4), T(200, 32, 0.03, 10), T(50, FULL, 0.005, 1)),
-                           _mc(MLPSpec((64, 16)), T(400, 32, 0.01, 20), T(50, FULL, 0.01, 1))),
-        ("quick", "mnist"): (_mc(QNNSpec(6), T(20, 128, 0.02, 10), T(10, 256, 0.005, 1)),
-                             _mc(MLPSpec((16, 4)), T(40, 128, 0.01, 10), T(20, FULL, 0.001, 1))),
-        ("quick", "xxz"): (_mc(QNNSpec(4), T(40, 32, 0.03, 10), T(20, FULL, 0.005, 1)),
-                           _mc(MLPSpec((64, 16)), T(80, 32, 0.01, 20), T(20, FULL, 0.01, 1))),
-    }
-    qnn, mlp = table[(preset, dataset)]
-    return {"qnn": qnn, "mlp": mlp}
-
-
-def _landscape(preset: str, dataset: str) -> LandscapeConfig:
-    train = T(50, 32, 0.01, 50) if preset == "paper" else T(15, 32, 0.01, 15)
-    models = {"qnn": _mc(QNNSpec(5, "landscape"), train), "mlp": _mc(MLPSpec((8, 2)), train)}
-    if preset == "paper":
-        return LandscapeConfig(dataset=dataset, models=models)
-    # quick: two seeds, 15 epochs, and Hutchinson (100 probes) for traces beyond 2000 parameters (the MLP)
-    return LandscapeConfig(dataset=dataset, models=models, seeds=(0, 42), exact_max=2000)
-
-
-# The study under noise. A noise level p is two-qubit depolarizing p, single-qubit depolarizing and amplitude
-# damping p / 10 (on current superconducting devices two-qubit gates are about ten times as noisy as
-# single-qubit ones). Metrics average `trajectories` trajectories per level, chosen so that the standard error
-# of <Z> stays below 0.02 (measured on the quick preset: the noise part's tables report it); training steps use
-# `train_trajectories` (a minibatch gradient averages over samples anyway, and stays unbiased).
-NOISE_LEVELS = {"quick": (0.01, 0.03), "paper": (0.01, 0.03)}
-NOISE_TRAJECTORIES = {0.01: 64, 0.03: 128}  # metrics, per level
-NOISE_TRAIN_TRAJECTORIES = {"quick": 2, "paper": 4}
-NOISE_QNN_BATCH = {("quick", "mnist"): 32}  # quick MNIST has 200 training images: more steps per epoch
-NOISE_ALPHAS = (0.0, 0.3, 0.5, 0.7)
-NOISE_SHOTS = (100, 1000, 10000)
-NOISE_DATA = {("quick", "mnist"): {"n_per_class": 100, "n_val_per_class": 100},
-              ("quick", "xxz"): {"n_spins": 8}, ("paper", "mnist"): {}, ("paper", "xxz"): {}}
-
-
-def noise_model_table(preset: str, p: float) -> dict[str, Any]:
-    """The ``noise`` table of noise level ``p`` in preset ``preset``."""
-    return {"p1": round(p / 10, 12), "p2": p, "gamma": round(p / 10, 12), "trajectories": NOISE_TRAJECTORIES[p],
-            "train_trajectories": NOISE_TRAIN_TRAJECTORIES[preset]}
-
-
-def _noisy(models: dict[str, ModelConfig], preset: str, dataset: str) -> dict[str, ModelConfig]:
-    """``qnn`` and ``mlp`` of ``models`` with a noisy QNN per noise level (``qnn-p<level>``), every schedule
-    evaluating only before and after (the metrics cost the trajectories)."""
-    from .noise import NoiseModel
-
-    def last_only(mc: ModelConfig) -> ModelConfig:
-        return replace(mc, train=replace(mc.train, eval_every=mc.train.epochs),
-                       unlearn=None if mc.unlearn is None else replace(mc.unlearn, eval_every=mc.unlearn.epochs))
-
-    qnn = last_only(models["qnn"])
-    if (preset, dataset) in NOISE_QNN_BATCH:
-        qnn = replace(qnn, train=replace(qnn.train, batch_size=NOISE_QNN_BATCH[(preset, dataset)]))
-    out = {"qnn": qnn}
-    for p in NOISE_LEVELS[preset]:
-        out[f"qnn-p{p:g}"] = replace(qnn, spec=replace(qnn.spec, noise=NoiseModel(**noise_model_table(preset, p))))
-    out["mlp"] = last_only(models["mlp"])
-    return out
-
-
-def _noise(preset: str, dataset: str, poison: PoisonConfig, unlearn: UnlearnConfig) -> NoiseConfig:
-    options = {**poison.data_options, **NOISE_DATA[(preset, dataset)]}
-    return NoiseConfig(
-        poison.replace(models=_noisy(poison.models, preset, dataset), attacks=("label-flip",), alphas=NOISE_ALPHAS,
-                       data_options=options),
-        unlearn.replace(models=_noisy(unlearn.models, preset, dataset), methods=("retrain", "finetune", "scrub"),
-                        shots=NOISE_SHOTS, data_options=options))
+# The presets are TOML files shipped in the package (qunlearn/presets/paper.toml, quick.toml): the paper's
+# settings (docs/PROTOCOL.md, "Training settings") and the quick sizes; see :mod:`qunlearn.study`.
 
 
 def preset_configs(preset: str, dataset: str) -> dict[str, Any]:
-    """Every experiment's config of a named preset for one dataset (the paper's settings for ``paper``).
+    """Every experiment's typed config of a named preset for one dataset (read from the preset's TOML file).
 
-    Returns ``{"poison", "unlearn", "noise", "landscape", "embed"}`` configs and ``"sweeps"``
-    (``{"methods": [...], "grid": [...]}``).
+    Returns the configs by experiment (``"poison"``, ``"unlearn"``, ``"noise"``, ``"landscape"``,
+    ``"embed"``, ...) and ``"sweeps"`` as its table (``{"methods": [...], "grid": [...]}``).
     """
-    from .unlearn import METHODS
+    from .study import Study, preset_for
 
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     _check_dataset(dataset)
-    runs = 5 if preset == "paper" else 2
-    # XXZ states in the random gauge, as an eigensolver leaves them and as the published numbers arose
-    options = {"phase": "random"} if dataset == "xxz" else {}
-    poison = PoisonConfig(dataset=dataset, data_options=options, models=_poison_models(preset, dataset), runs=runs)
-    unlearn = UnlearnConfig(dataset=dataset, data_options=options, models=_unlearn_models(preset, dataset),
-                            methods=tuple(METHODS), runs=runs)
-    return {
-        "poison": poison,
-        "unlearn": unlearn,
-        "noise": _noise(preset, dataset, poison, unlearn),
-        "sweeps": {"methods": list(SWEEPS), "grid": list(WEIGHT_GRID if preset == "paper" else (0.0, 0.45, 0.9))},
-        "landscape": _landscape(preset, dataset).replace(data_options=options),
-        "embed": EmbedConfig(dataset=dataset, data_options=options),
-    }
+    tree = preset_for(preset, (dataset,))
+    section = Study(tree).sections[dataset]
+    return {**{k: v for k, v in section.items() if k not in ("parts", "sweeps")}, "sweeps": tree[dataset]["sweeps"]}

@@ -14,11 +14,23 @@ from typing import Any
 
 
 class InputError(ValueError):
-    """A user-supplied value is invalid. The message is one line: problem, then fix."""
+    """A user-supplied value is invalid. The message is one line: problem, then fix.
 
-    def __init__(self, message: str):
+    ``path`` names the config field at fault where one is known (``mnist.unlearn.methods[2]``), else None.
+    """
+
+    def __init__(self, message: str, path: str | None = None):
         message = " ".join(str(message).split())  # always one line
         super().__init__(message)
+        self.path = path
+
+    def within(self, where: str) -> "InputError":
+        """The same error, inside the config table ``where``: ``where: message``, with ``where`` before the path."""
+        inner, message = self.path, str(self)
+        path = where if not inner else (f"{where}{inner}" if inner.startswith("[") else f"{where}.{inner}")
+        if inner and message.startswith(f"{inner}: "):  # "methods[2]: unknown ..." -> "mnist.unlearn.methods[2]: ..."
+            return InputError(f"{path}: {message[len(inner) + 2:]}", path=path)
+        return InputError(f"{where}: {message}", path=path)
 
 
 def require(condition: bool, message: str) -> None:
@@ -77,20 +89,23 @@ def check_nonnegative(value: Any, name: str) -> float:
     return fvalue
 
 
-def check_choices(items: Any, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """Return ``items`` as a tuple of names from ``allowed``, each at most once."""
+def check_choices(items: Any, allowed: tuple[str, ...], what: str, field: str | None = None) -> tuple[str, ...]:
+    """Return ``items`` as a tuple of names from ``allowed``, each at most once; errors name the config ``field``
+    (and the item's index) as their path."""
     if isinstance(items, str):
         items = (items,)
     try:
         items = tuple(items)
     except TypeError:
-        raise InputError(f"expected a list of {what} names ({', '.join(allowed)}), got {items!r}") from None
-    for item in items:
+        raise InputError(f"expected a list of {what} names ({', '.join(allowed)}), got {items!r}", path=field) from None
+    for i, item in enumerate(items):
         if item not in allowed:
-            raise InputError(f"unknown {what} {item!r}; use one of {', '.join(allowed)}")
-    for item in items:
+            raise InputError(f"{field + '[' + str(i) + ']: ' if field else ''}unknown {what} {item!r}; use one of "
+                             f"{', '.join(allowed)}", path=None if field is None else f"{field}[{i}]")
+    for i, item in enumerate(items):
         if items.count(item) > 1:
-            raise InputError(f"the {what} list names {item!r} twice; list each once")
+            raise InputError(f"the {what} list names {item!r} twice; list each once",
+                             path=None if field is None else f"{field}[{i}]")
     return items
 
 

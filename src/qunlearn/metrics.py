@@ -40,7 +40,8 @@ def _pair(a: Any, b: Any, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndar
     a = np.asarray(a)
     b = np.asarray(b)
     if a.shape != b.shape:
-        raise InputError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}; pass one value per sample for both")
+        raise InputError(f"{name_a} and {name_b} must have the same shape, got {a.shape} and {b.shape}; "
+                         "pass one value per sample for both")
     return a, b
 
 

@@ -44,7 +44,7 @@ __all__ = [
     "poison",
 ]
 
-ATTACKS: tuple[str, ...] = ("label-flip", "feature-randomization")
+from .vocab import ATTACKS  # noqa: E402  (the names a config reads, without JAX)
 
 # N * alpha within this relative distance of an integer counts as that integer,
 # so float noise such as 1000 * 0.30000000000000004 = 300.00000000000006 does

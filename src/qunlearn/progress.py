@@ -100,7 +100,8 @@ class Reporter:
 # on 2 CPU cores against the measured paper-preset cells; expect a factor of two either way.
 
 
-def _train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
+def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
+    """Training one model ``runs`` times (vmapped) on ``n_train`` samples (default: the whole training set)."""
     from .train import eval_epochs
 
     n = len(ds.y_train) if n_train is None else n_train
@@ -110,7 +111,8 @@ def _train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None
                    + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
 
 
-def _unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
+def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
+    """Unlearning one model ``runs`` times for ``settings`` weight settings, on the retain set of ``alpha``."""
     u = mc.unlearn
     from .train import eval_epochs
 
@@ -121,38 +123,10 @@ def _unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: 
 
 
 def estimate_seconds(part, ds) -> float:
-    """Rough wall seconds of one part of a plan on 2 CPU cores, from its config and dataset."""
+    """Rough wall seconds of one part of a plan on 2 CPU cores, from its config and dataset: its experiment's
+    estimate of the work and each model's set-up."""
     models = getattr(part.cfg, "models", {})
-    return _work_seconds(part, ds) + sum(mc.spec.overhead_seconds for mc in models.values())
-
-
-def _work_seconds(part, ds) -> float:
-    cfg, kind = part.cfg, part.experiment
-    if kind in ("poison", "gauge", "noise"):
-        c = cfg.other() if kind == "gauge" else cfg
-        return sum(_train_seconds(mc, ds, c.runs, c.precision) for mc in c.models.values()) * len(c.attacks) * len(
-            c.alphas)
-    if kind == "unlearn":
-        methods = len(set(cfg.methods) | {"retrain"})
-        return sum(_train_seconds(mc, ds, cfg.runs, cfg.precision) + methods * _unlearn_seconds(
-            mc, ds, cfg.runs, cfg.precision, cfg.alpha) for mc in cfg.models.values())
-    if kind == "sweep":
-        u, n = cfg.unlearn, len(cfg.grid)
-        settings = n * n if cfg.method == "scrub" else n
-        borrowed = "models_from" in part.options
-        return sum((0 if borrowed else _train_seconds(mc, ds, u.runs, u.precision))
-                   + _unlearn_seconds(mc, ds, u.runs, u.precision, u.alpha, settings) for mc in u.models.values())
-    if kind == "landscape":
-        variants = 1 + len(cfg.alphas)
-        n_tr = int(len(ds.y_train) * (1 - cfg.test_size))
-        total = 0.0
-        for mc in cfg.models.values():
-            n = mc.spec.n_params(ds)
-            hvps = n if n <= cfg.exact_max else 100  # the exact trace, or Hutchinson's probes
-            hessian = variants * hvps * 3 * cfg.n_hessian * mc.spec.pass_seconds(ds, cfg.precision)
-            total += len(cfg.seeds) * (_train_seconds(mc, ds, variants, cfg.precision, n_tr) + hessian)
-        return total
-    return 10.0  # a t-SNE
+    return part.owner.estimate_seconds(part, ds) + sum(mc.spec.overhead_seconds for mc in models.values())
 
 
 def fmt_duration(seconds: float) -> str:

@@ -87,6 +87,13 @@ def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix}: {old!r} -> {new!r}"]
 
 
+def dataset_dir(dataset: str) -> str:
+    """The directory of a dataset's parts in a study run: its name, or for a ``.npz`` path the file's stem."""
+    if str(dataset).lower().endswith(".npz"):
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(dataset).stem) or "data"
+    return str(dataset)
+
+
 def check_output_dir(path: Path) -> Path:
     """Refuse an output path that is a file or lies under a file or an unwritable directory."""
     path = Path(path).expanduser()

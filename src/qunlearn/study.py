@@ -30,39 +30,67 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .config import (
-    DATASET_NAMES,
-    SWEEPS,
-    EmbedConfig,
-    LandscapeConfig,
-    NoiseConfig,
-    PoisonConfig,
-    SweepConfig,
-    UnlearnConfig,
-    preset_configs,
-)
+from .config import DATASET_NAMES, _check_dataset, is_dataset
 from .errors import InputError
+from .registry import experiments
 
 STUDY_PRESETS = ("paper-mnist", "paper-xxz", "quick")
-PARTS = ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed", "noise")
-OPT_IN = ("noise",)  # parts beyond the paper: run when named in parts (or --parts), never by default
-SWEEP_METHODS = tuple(SWEEPS)
-_EMBED_KEYS = ("attacks", "alpha", "seed", "perplexity")  # embed's dataset and data options are poison's
+
+
+def parts() -> tuple[str, ...]:
+    """The parts a study can run: the registered experiments, in pipeline order."""
+    return tuple(experiments())
+
+
+def opt_in() -> tuple[str, ...]:
+    """Parts beyond the paper: run when named in parts (or --parts), never by default."""
+    return tuple(n for n, e in experiments().items() if e.opt_in)
+
+
+def __getattr__(name: str):  # PARTS and OPT_IN read the registry when asked (experiments may be added)
+    if name == "PARTS":
+        return parts()
+    if name == "OPT_IN":
+        return opt_in()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+PRESET_FILES = {"paper": "paper.toml", "quick": "quick.toml"}  # in qunlearn/presets/
+
+
+def preset_file(preset: str) -> Path:
+    """The TOML file of a preset (``paper`` holds ``paper-mnist`` and ``paper-xxz``)."""
+    if preset not in PRESET_FILES:
+        raise InputError(f"unknown preset {preset!r}; use one of {', '.join(PRESET_FILES)}", path="preset")
+    return Path(__file__).parent / "presets" / PRESET_FILES[preset]
+
+
+def _preset_tree(preset: str) -> dict[str, Any]:
+    return tomllib.loads(preset_file(preset).read_text(encoding="utf-8"))
+
+
+def _as_dataset(tree: Any, dataset: str) -> Any:
+    """A preset section made for another dataset: every ``dataset`` field set to it, every ``data_options``
+    emptied (the options are the other loader's)."""
+    if not isinstance(tree, dict):
+        return tree
+    return {k: dataset if k == "dataset" else {} if k == "data_options" else _as_dataset(v, dataset)
+            for k, v in tree.items()}
 
 
 def _dataset_section(preset: str, dataset: str) -> dict[str, Any]:
-    cfgs = preset_configs(preset, dataset)
-    parts = [p for p in PARTS if p != ("landscape" if dataset == "xxz" else "gauge") and p not in OPT_IN]
-    embed = cfgs["embed"].to_dict()
-    return {
-        "parts": parts,
-        "poison": cfgs["poison"].to_dict(),
-        "unlearn": cfgs["unlearn"].to_dict(),
-        "noise": cfgs["noise"].to_dict(),
-        "sweeps": cfgs["sweeps"],
-        "landscape": cfgs["landscape"].to_dict(),
-        "embed": {k: embed[k] for k in _EMBED_KEYS},
-    }
+    """The preset's section of ``dataset`` (a user's dataset gets the MNIST section's settings), with the
+    preset values of every registered experiment the file does not know (they say their own)."""
+    tree = _preset_tree(preset)
+    section = copy.deepcopy(tree[dataset]) if dataset in tree else _as_dataset(tree["mnist"], dataset)
+    if dataset not in tree:
+        section["parts"] = [p for p in section["parts"] if experiments()[p].default_for(dataset)]
+    for e in experiments().values():
+        if e.section is not None and e.section not in section:
+            section[e.section] = e.preset(section, preset, dataset)
+            if e.default_for(dataset):
+                section["parts"].append(e.name)
+    return section
 
 
 def preset_study(name: str) -> dict[str, Any]:
@@ -78,7 +106,7 @@ def preset_study(name: str) -> dict[str, Any]:
 def datasets_of(name: str | None, config_file: str | Path | None = None) -> tuple[str, ...]:
     """The datasets a preset name covers (``paper-xxz``: xxz), or those a config file sets (no name)."""
     if name is None:
-        return tuple(d for d in DATASET_NAMES if d in read_toml(config_file)) or DATASET_NAMES
+        return tuple(d for d in DATASET_NAMES if d in read_config(config_file)) or DATASET_NAMES
     if name in STUDY_PRESETS and name != "quick":
         return (name.split("-", 1)[1],)
     if name not in ("paper", "quick"):
@@ -89,14 +117,14 @@ def datasets_of(name: str | None, config_file: str | Path | None = None) -> tupl
 def preset_for(preset: str, datasets: tuple[str, ...]) -> dict[str, Any]:
     """``paper`` / ``quick`` / a full preset name, restricted to ``datasets``."""
     for d in datasets:
-        if d not in DATASET_NAMES:
-            raise InputError(f"unknown dataset {d!r}; use one of {', '.join(DATASET_NAMES)}")
+        _check_dataset(d)
+    own = [d for d in datasets if d not in DATASET_NAMES]  # a user's dataset: the preset's MNIST schedules
     if preset == "paper":
         study = {}
         for d in datasets:
-            study.update(preset_study(f"paper-{d}"))
+            study.update(preset_study(f"paper-{d}") if d not in own else {d: _dataset_section("paper", d)})
         return study
-    study = preset_study(preset)
+    study = {**preset_study(preset), **{d: _dataset_section("quick", d) for d in own if preset == "quick"}}
     missing = [d for d in datasets if d not in study]
     if missing:
         raise InputError(f"preset {preset!r} has no {', '.join(missing)} section; use --preset paper or quick")
@@ -114,12 +142,26 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if path.exists() and not path.is_file():
         raise InputError(f"config file {str(path)!r} is not a regular file (a pipe or a device?); pass a .toml file")
     if not path.is_file():
-        raise InputError(f"config file {str(path)!r} does not exist; check the path or see 'qunlearn config show quick'")
+        raise InputError(f"config file {str(path)!r} does not exist; "
+                         "check the path or see 'qunlearn config show quick'")
     try:
         return tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"config file {str(path)!r} is not valid TOML ({e}); fix it or start from "
                          "'qunlearn config show quick > my.toml'") from None
+
+
+def read_config(config: str | Path | dict | None) -> dict[str, Any]:
+    """A config tree: ``config`` itself if it is a dict (a copy), else the parsed TOML file (None: empty)."""
+    if config is None:
+        return {}
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    return read_toml(config)
+
+
+def _config_label(config: str | Path | dict | None) -> str:
+    return "config" if isinstance(config, dict) else f"config file {str(config)!r}"
 
 
 _FREE = ("weights", "data_options")  # tables whose keys are the user's (checked by the config itself)
@@ -148,7 +190,7 @@ def _merge(base: dict, over: dict, where: str, free: tuple[str, ...] = _FREE) ->
             continue
         if key not in out and key not in _OPTIONAL:
             known = ", ".join(sorted(out)) or "none"
-            raise InputError(f"unknown config key {here!r}; known keys there: {known}")
+            raise InputError(f"unknown config key {here!r}; known keys there: {known}", path=here)
         if isinstance(out.get(key), dict) and not isinstance(value, dict):
             raise InputError(f"config key {here!r} is a table; write it as [{here}]")
         if isinstance(out.get(key), dict):
@@ -200,75 +242,53 @@ def apply_overrides(study: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 # ------------------------------------------------------------------ validation
 
 
-def _typed(cls, section: Any, where: str, **extra):
+def typed_config(cls, section: Any, where: str, **extra):
+    """``cls.from_dict(section)``, every error one line that starts with ``where`` (and names it as its path)."""
     try:
         if not isinstance(section, dict):
             raise InputError(f"expected a table, got {section!r}")
         return cls.from_dict({**section, **extra})
     except InputError as e:
-        raise InputError(f"{where}: {e}") from None
+        raise e.within(where) from None
     except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{where}: {type(e).__name__}: {e}".replace("\n", " ")) from None
-
-
-def _sweep_configs(s: Any, unlearn: UnlearnConfig, where: str) -> dict[str, SweepConfig]:
-    if not isinstance(s, dict):
-        raise InputError(f"{where} must be a table with methods and grid")
-    unknown = set(s) - {"methods", "grid"}
-    if unknown:
-        raise InputError(f"unknown config key {where}.{sorted(unknown)[0]!r}; known keys there: grid, methods")
-    from .errors import check_choices
-
-    try:
-        methods = check_choices(s.get("methods", []), SWEEP_METHODS, "weight sweep")
-        return {m: SweepConfig(unlearn, m, tuple(s.get("grid", []))) for m in methods}
-    except InputError as e:
-        raise InputError(f"{where}: {e}") from None
+        raise InputError(f"{where}: {type(e).__name__}: {e}".replace("\n", " "), path=where) from None
 
 
 class Study:
-    """A validated study: per dataset, the parts to run and their typed configs.
+    """A validated study: per dataset, the parts to run and the typed config of every experiment.
 
-    ``sections[d]`` holds ``parts`` and the configs ``poison``, ``unlearn``,
-    ``landscape``, ``embed`` and ``sweeps`` (method -> :class:`SweepConfig`).
+    ``sections[d]`` holds ``parts`` and, by experiment name, its typed config (``poison``: a
+    :class:`qunlearn.config.PoisonConfig`; ``sweeps``: method -> :class:`SweepConfig`; and so on).
     """
 
     def __init__(self, study: dict[str, Any]):
         self.sections: dict[str, dict[str, Any]] = {}
+        exps = experiments()
+        known = tuple(exps)
         for d, sec in study.items():
-            if d not in DATASET_NAMES:
-                raise InputError(f"unknown dataset section [{d}]; use {', '.join(DATASET_NAMES)}")
+            if not is_dataset(d):
+                raise InputError(f"unknown dataset section [{d}]; use {', '.join(DATASET_NAMES)}", path=d)
             given = sec.get("parts", [])
+            where = f"{d}.parts"
             if isinstance(given, (str, bytes)) or not isinstance(given, (list, tuple)):
-                raise InputError(f"{d}.parts must be a list such as [\"poison\", \"noise\"], got {given!r}")
-            parts = list(given)
-            for p in parts:
-                if p not in PARTS:
-                    raise InputError(f"{d}.parts: unknown part {p!r}; use some of {', '.join(PARTS)}")
-            if not parts:
-                raise InputError(f"{d}.parts is empty; name at least one of {', '.join(PARTS)}")
-            if len(set(parts)) != len(parts):
-                raise InputError(f"{d}.parts names a part twice: {parts}; list each once")
-            typed = {"parts": [p for p in PARTS if p in parts]}
-            for name, cls in (("poison", PoisonConfig), ("unlearn", UnlearnConfig), ("landscape", LandscapeConfig),
-                              ("noise", NoiseConfig)):
-                typed[name] = _typed(cls, sec[name], f"{d}.{name}")
-                if typed[name].dataset != d:
-                    raise InputError(f"{d}.{name}.dataset is {typed[name].dataset!r}; it must be {d!r}")
-            embed = sec["embed"]
-            if isinstance(embed, dict) and set(embed) - set(_EMBED_KEYS):
-                raise InputError(f"unknown config key {d}.embed.{sorted(set(embed) - set(_EMBED_KEYS))[0]!r}; "
-                                 f"known keys there: {', '.join(sorted(_EMBED_KEYS))}")
-            typed["embed"] = _typed(EmbedConfig, embed, f"{d}.embed", dataset=d,
-                                    data_options=typed["poison"].data_options)
-            typed["sweeps"] = _sweep_configs(sec["sweeps"], typed["unlearn"], f"{d}.sweeps")
-            if "gauge" in typed["parts"]:
-                from .experiments.gauge import GaugeConfig
-
-                try:
-                    typed["gauge"] = GaugeConfig(typed["poison"])
-                except InputError as e:
-                    raise InputError(f"{d}.parts: {e}") from None
+                raise InputError(f"{where} must be a list such as [\"poison\", \"noise\"], got {given!r}", path=where)
+            chosen = list(given)
+            for i, p in enumerate(chosen):
+                if p not in known:
+                    raise InputError(f"{where}: unknown part {p!r}; use some of {', '.join(known)}",
+                                     path=f"{where}[{i}]")
+            if not chosen:
+                raise InputError(f"{where} is empty; name at least one of {', '.join(known)}", path=where)
+            if len(set(chosen)) != len(chosen):
+                raise InputError(f"{where} names a part twice: {chosen}; list each once", path=where)
+            typed: dict[str, Any] = {"parts": [p for p in known if p in chosen]}
+            for e in exps.values():
+                if e.section is not None:
+                    if e.section not in sec:
+                        raise InputError(f"{d} has no [{d}.{e.section}] table", path=f"{d}.{e.section}")
+                    typed[e.name] = e.parse(sec[e.section], typed, f"{d}.{e.section}", d)
+                elif e.name in typed["parts"]:
+                    typed[e.name] = e.derive(typed, d)
             self.sections[d] = typed
 
     @property
@@ -281,32 +301,38 @@ class Study:
         still resumes)."""
         out = {}
         for d, t in self.sections.items():
-            sweeps = list(t["sweeps"].values())
-            grid = list(sweeps[0].grid) if sweeps else []
-            embed = t["embed"].to_dict()
-            out[d] = {"parts": list(t["parts"]), "poison": t["poison"].to_dict(), "unlearn": t["unlearn"].to_dict(),
-                      "sweeps": {"methods": list(t["sweeps"]), "grid": grid},
-                      "landscape": t["landscape"].to_dict(), "embed": {k: embed[k] for k in _EMBED_KEYS},
-                      "noise": t["noise"].to_dict()}
-            if not unused_opt_in:
-                for part in OPT_IN:
-                    if part not in t["parts"]:
-                        del out[d][part]
+            out[d] = {"parts": list(t["parts"])}
+            for e in experiments().values():
+                if e.section is None or e.name not in t:
+                    continue
+                if not unused_opt_in and e.opt_in and e.name not in t["parts"]:
+                    continue
+                out[d][e.section] = e.dump(t[e.name])
         return out
 
 
-DATA_PARTS = ("poison", "unlearn", "landscape")  # the parts that load data (embed uses poison's options)
+def _with_key(tree: Any, key: str, value: Any) -> Any:
+    """The tables of ``tree`` that hold ``key``, each with ``value`` there, as an override tree (None: none)."""
+    if not isinstance(tree, dict):
+        return None
+    if key in tree:
+        return {key: value}
+    subs = {k: _with_key(v, key, value) for k, v in tree.items() if k not in _FREE_IN_MODEL + ("models",)}
+    subs = {k: v for k, v in subs.items() if v is not None}
+    return subs or None
 
 
-def data_overrides(datasets, mnist_path: str | Path | None = None, xxz_phase: str | None = None) -> dict[str, Any]:
-    """The data options of ``--mnist-path`` (every MNIST part) and ``--xxz-phase`` (every XXZ part) as a tree."""
+def data_overrides(study: dict[str, Any], mnist_path: str | Path | None = None,
+                   xxz_phase: str | None = None) -> dict[str, Any]:
+    """The data options of ``--mnist-path`` (every MNIST part) and ``--xxz-phase`` (every XXZ part) as a tree:
+    set in every table of the study that holds ``data_options``."""
     options = {"mnist": {"mnist_path": None if mnist_path is None else str(mnist_path)}, "xxz": {"phase": xxz_phase}}
     tree = {}
-    for d in datasets:
+    for d, sec in study.items():
         given = {k: v for k, v in options.get(d, {}).items() if v is not None}
         if given:
-            tree[d] = {part: {"data_options": dict(given)} for part in DATA_PARTS}
-            tree[d]["noise"] = {part: {"data_options": dict(given)} for part in ("poison", "unlearn")}
+            over = {k: _with_key(v, "data_options", dict(given)) for k, v in sec.items() if k != "parts"}
+            tree[d] = {k: v for k, v in over.items() if v is not None}
     return tree
 
 
@@ -319,80 +345,57 @@ def resolve(preset: str | None, datasets: tuple[str, ...], config_file: str | Pa
     ``mnist_path`` (full MNIST files) is set in the data options of every MNIST part, and
     ``xxz_phase`` (the gauge of the XXZ states) in those of every XXZ part.
     """
-    file_over = read_toml(config_file) if config_file is not None else {}
+    file_over = read_config(config_file)
+    where = _config_label(config_file)
     file_preset = file_over.get("preset")
     if file_preset is not None and not isinstance(file_preset, str):
-        raise InputError(f"config file {str(config_file)!r}: preset must be a string such as \"quick\"")
+        raise InputError(f"{where}: preset must be a string such as \"quick\"", path="preset")
     name = preset or file_preset or "paper"
     study = preset_for(name, datasets)
     try:
         study = apply_overrides(study, file_over)
     except InputError as e:
-        raise InputError(f"config file {str(config_file)!r}: {e}") from None
+        raise InputError(f"{where}: {e}", path=e.path) from None
     try:
         if overrides:
             study = apply_overrides(study, overrides)
-        data = data_overrides(tuple(study), mnist_path, xxz_phase)
+        data = data_overrides(study, mnist_path, xxz_phase)
         if data:
             study = apply_overrides(study, data)
         return Study(study)
     except InputError as e:
         if config_file is None:
             raise
-        raise InputError(f"config file {str(config_file)!r}: {e}") from None
+        raise InputError(f"{where}: {e}", path=e.path) from None
 
 
 # ------------------------------------------------------------------ TOML output
 
 
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict) and not v:
-        return "{}"
-    raise TypeError(f"cannot write {v!r} as a TOML value")
+def to_toml(d: dict[str, Any]) -> str:
+    """A config tree as TOML (tomli-w: tables for tables, values inline), as ``config show`` prints it."""
+    import tomli_w
 
-
-def _key(k: str) -> str:
-    return k if k.replace("-", "").replace("_", "").isalnum() else _toml_value(k)
-
-
-def to_toml(d: dict[str, Any], header: str = "") -> str:
-    """A nested dict as TOML (tables for non-empty dicts, inline values otherwise)."""
-    lines, tables = [], []
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            tables.append((k, v))
-        else:
-            lines.append(f"{_key(k)} = {_toml_value(v)}")
-    out = ""
-    if header and (lines or not tables):
-        out += f"[{header}]\n"
-    if lines:
-        out += "\n".join(lines) + "\n"
-    for k, v in tables:
-        sub = f"{header}.{_key(k)}" if header else _key(k)
-        out += ("\n" if out else "") + to_toml(v, sub)
-    return out
+    return tomli_w.dumps(d)
 
 
 # ------------------------------------------------------------------ one part from command-line flags
 
 
 def _part_key(part: str) -> str:
-    return "unlearn" if part == "sweeps" else part
+    """The section whose models the part's ``--model`` chooses (a weight sweep's: the unlearning's)."""
+    e = experiments()[part]
+    return e.models_section or e.section or part
 
 
 def model_names(preset: str, dataset: str, config_file: str | Path | None, part: str) -> tuple[str, ...]:
     """The model names of ``part`` in the preset (after the config file): what ``--model`` may choose from."""
     only = {dataset: {"parts": [part]}}  # another part's config (e.g. the gauge study's) is not this command's
-    return tuple(resolve(preset, (dataset,), config_file, overrides=only).to_dict()[dataset][_part_key(part)]["models"])
+    table = resolve(preset, (dataset,), config_file, overrides=only).to_dict()[dataset].get(_part_key(part), {})
+    if "models" not in table:
+        raise InputError(f"part {part!r} has no model table of its own to choose from; set its models in a config "
+                         "file", path="models")
+    return tuple(table["models"])
 
 
 def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, config: str | Path | None = None,
@@ -407,16 +410,19 @@ def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, 
     kept. The section also holds ``overridden``: the fields that differ from the
     preset, for titles that say what they show.
     """
-    if dataset not in DATASET_NAMES:
-        raise InputError(f"unknown dataset {dataset!r}; use one of {', '.join(DATASET_NAMES)}")
+    _check_dataset(dataset)
     if preset not in ("paper", "quick"):
         raise InputError(f"unknown preset {preset!r}; use paper or quick")
     if mnist_path is not None and dataset != "mnist":
         raise InputError("--mnist-path applies to --dataset mnist only")
     if xxz_phase is not None and dataset != "xxz":
         raise InputError("--xxz-phase applies to --dataset xxz only")
-    if precision is not None:
-        over = {k: {**v, "precision": precision} if k in DATA_PARTS else v for k, v in over.items()}
+    if precision is not None:  # in every table of the part's section (and its models' section) with a precision
+        tree = preset_for(preset, (dataset,))[dataset]
+        e = experiments()[part]
+        over = {**{k: {} for k in (e.section, _part_key(part)) if k is not None}, **over}
+        over = {k: _merge_free(_with_key(tree.get(k), "precision", precision) or {}, v) if isinstance(v, dict)
+                else v for k, v in over.items()}
     over = {**over, "parts": [part]}  # only this part's config is the command's (another part's is not checked)
     model_over = {k: v for k, v in (model_over or {}).items() if v}
     if models is not None or model_over:
@@ -431,18 +437,4 @@ def resolve_part(part: str, preset: str, dataset: str, over: dict[str, Any], *, 
 
 def _overridden(preset_tree: dict, section: dict, part: str) -> list[str]:
     """The fields of ``part`` that differ from the preset."""
-    from .runs import _diff
-
-    if part == "sweeps":  # the sweep's unlearning config and grid; its method list is the sweep's own
-        sweep = next(iter(section["sweeps"].values()))
-        before = {**preset_tree["unlearn"], "grid": preset_tree["sweeps"]["grid"], "methods": None, "weights": None}
-        after = {**sweep.unlearn.to_dict(), "grid": list(sweep.grid), "methods": None, "weights": None}
-    else:
-        before, after = preset_tree[part], section[part].to_dict()
-    names = []
-    for d in _diff(before, after):
-        path = d.split(":")[0].replace(" (new)", "").replace(" (removed)", "").split(".")
-        name = "models" if path[0] == "models" and len(path) <= 2 else path[-1]
-        if name not in names:
-            names.append(name)
-    return names
+    return experiments()[part].overridden(preset_tree, section)

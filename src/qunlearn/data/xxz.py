@@ -333,7 +333,8 @@ def _write_cache(path: Path, params: dict, data: dict) -> bool:
 
 def _check_phase(phase, phase_seed) -> tuple[str, int]:
     if phase not in PHASES:
-        raise InputError(f"unknown XXZ phase {phase!r}; use one of {', '.join(PHASES)} (the global phase of each state)")
+        raise InputError(f"unknown XXZ phase {phase!r}; use one of {', '.join(PHASES)} "
+                         "(the global phase of each state)")
     if isinstance(phase_seed, bool) or not isinstance(phase_seed, (int, np.integer)) or phase_seed < 0:
         raise InputError(f"phase_seed must be a non-negative integer, got {phase_seed!r}")
     if phase_seed >= 2**63:
@@ -393,7 +394,8 @@ def load_xxz(
     if phase == "random":
         states = (states.astype(np.complex128) * np.exp(1j * global_phases(len(states), phase_seed))[:, None]
                   ).astype(np.complex64)
-    gauge = "fixed (real, global sign fixed)" if phase == "fixed" else f"random global phase per state (seed {phase_seed})"
+    gauge = ("fixed (real, global sign fixed)" if phase == "fixed"
+             else f"random global phase per state (seed {phase_seed})")
     labels = np.asarray(data["labels"], dtype=np.int32)
     info = {
         "source": SOURCE,
@@ -436,7 +438,8 @@ def describe(ds: Dataset, states: bool = False) -> tuple[list[str], list]:
     lines = [f"XXZ chain, {info['n_spins']} spins, periodic; {info['hamiltonian']}",
              f"grid: class 0 (XY) Delta in [{info['delta_min']}, {1 - info['window']:.3f}], class 1 (Neel) Delta in "
              f"[{1 + info['window']:.3f}, {info['delta_max']}], {info['n_per_class']} points each",
-             f"train: {s['n_train']} states {s['train_per_class']}; validation: {s['n_val']} states {s['val_per_class']}",
+             f"train: {s['n_train']} states {s['train_per_class']}; "
+             f"validation: {s['n_val']} states {s['val_per_class']}",
              f"gauge: {info['gauge']}",
              f"smallest gap {info['gap_min']:.4f} at Delta = {info['delta_at_gap_min']:.3f}"]
     df = pd.DataFrame(summary_table(ds))

@@ -175,7 +175,9 @@ def drop_diverged(table: pd.DataFrame) -> pd.DataFrame:
 class Result:
     """What an experiment's ``run`` returns: its tables, and what it can write and say about them.
 
-    ``figures(title)`` writes the experiment's figures into the run directory and
+    ``build_figures(title)`` returns the experiment's figures, built in memory
+    (``{file stem: matplotlib Figure}``, nothing written); ``figures(title)``
+    saves them into the run directory (``stem.png`` and ``stem.pdf``) and
     returns their paths; ``summary()`` returns ``(title, table)`` pairs of display
     tables (strings, mean ± std over runs); ``notes()`` a few lines worth printing.
     """
@@ -187,8 +189,15 @@ class Result:
     def path(self):
         return self.run_dir.path
 
-    def figures(self, title: str | None = None) -> list:
-        return []
+    def build_figures(self, title: str | None = None, **options) -> dict:
+        """The figures, built in memory: ``{file stem: matplotlib.figure.Figure}``; nothing is written."""
+        return {}
+
+    def figures(self, title: str | None = None, **options) -> list:
+        """Save :meth:`build_figures` into the run directory (``stem.png``, ``stem.pdf``); return the paths."""
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title, **options), self.path)
 
     def summary(self) -> list[tuple[str, pd.DataFrame]]:
         return []
@@ -208,7 +217,8 @@ class Result:
         lines, lost = [], False
         for d in self.diverged().to_dict("records"):
             cell = " ".join(str(v) for k, v in d.items() if k not in ("dataset", "runs", DIVERGED))
-            lines.append(f"{cell}: {d[DIVERGED]} of {d['runs']} runs diverged (non-finite loss); excluded from every mean")
+            lines.append(f"{cell}: {d[DIVERGED]} of {d['runs']} runs diverged (non-finite loss); "
+                         "excluded from every mean")
             lost |= d[DIVERGED] == d["runs"]
         return lines, lost
 
@@ -237,3 +247,33 @@ def wide_summary(table: pd.DataFrame, by: list[str], columns: list[tuple[str, st
         runs = 0 if np.all(np.isnan(counts)) else int(np.nanmax(counts))
         rows.append(list(key) + [str(runs)] + cells)
     return pd.DataFrame(rows, columns=by + ["runs"] + [label for _, label in columns])
+
+
+class StoredRun:
+    """A finished run directory read back (``path`` only): what a result read from disk needs of a RunDir."""
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        self.path = Path(path)
+
+
+def stored_config(cls, record: dict):
+    """The config of a stored run record, or None where it cannot be rebuilt (a user's own model: its object is
+    not in the record), so that reading a run back never fails on it."""
+    from ..errors import InputError
+
+    try:
+        return cls.from_dict(record)
+    except (InputError, KeyError, TypeError, ValueError):
+        return None
+
+
+def read_tables(directory, *names: str) -> list | None:
+    """The tables ``names`` of a run directory (pandas), or None if one of them is not there yet."""
+    from pathlib import Path
+
+    paths = [Path(directory) / n for n in names]
+    if not all(p.exists() for p in paths):
+        return None
+    return [pd.read_csv(p) for p in paths]

@@ -149,7 +149,8 @@ def embed(
       the tidy table described in the module docstring (columns :data:`COLUMNS`).
     """
     if not isinstance(ds, Dataset):
-        raise InputError(f"ds must be a qunlearn.data.Dataset, got {type(ds).__name__}; load one with qunlearn.data.load")
+        raise InputError(f"ds must be a qunlearn.data.Dataset, got {type(ds).__name__}; "
+                         "load one with qunlearn.data.load")
     attacks = _check_attacks(attacks)
     alpha = check_alpha(alpha)
     seed = check_seed(seed)
@@ -210,6 +211,26 @@ class EmbedResult(Result):
         super().__init__(cfg, run_dir)
         self.table = table
 
+    def build_figures(self, title: str | None = None, names: tuple[str, str] | None = None) -> dict:
+        """``{"embedding": figure}`` built in memory from the stored table; nothing written.
+
+        The table does not hold the data set's label names: without ``names`` they are those
+        :func:`label_names` gives the data set the config loads (its digits, from the config's data
+        options or the loader's defaults), found without loading it. The default title is :func:`run`'s.
+        """
+        from types import SimpleNamespace
+
+        cfg, table = self.cfg, self.table
+        if names is None:
+            options = {**data_mod.default_options(cfg.dataset), **cfg.data_options}
+            digits = options.get("digits")
+            info = {"digits": list(digits)} if digits is not None else {}
+            names = label_names(SimpleNamespace(name=cfg.dataset, info=info))
+        title = title or f"t-SNE of the {cfg.dataset} training set (n = {table['index'].nunique()}, seed {cfg.seed})"
+        return {"embedding": plots.make_embedding_figure(table, title=title,
+                                                         color_by_delta=bool(table["delta"].notna().any()),
+                                                         label_names=names)}
+
     def figures(self, title: str | None = None) -> list:
         return [self.path / "embedding.png", self.path / "embedding.pdf"]  # drawn by run: the data set names them
 
@@ -222,7 +243,8 @@ class EmbedResult(Result):
         return [f"table:    {self.path / 'embedding.csv'}"]
 
 
-def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None, max_points: int | None = None) -> EmbedResult:
+def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None,
+        max_points: int | None = None) -> EmbedResult:
     """Embed the configured data set's training set into ``workdir``; return the table.
 
     Writes ``embedding.csv`` and ``embedding.png`` / ``embedding.pdf``. The data
@@ -259,3 +281,12 @@ def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None, max_p
 
 def cells(cfg) -> list[str]:
     return ["t-SNE"]
+
+
+def read_result(directory, record: dict) -> EmbedResult | None:
+    """The result of a finished embedding, read from its directory (None while it is unfinished)."""
+    from ..config import EmbedConfig
+    from .common import StoredRun, read_tables, stored_config
+
+    tables, cfg = read_tables(directory, "embedding.csv"), stored_config(EmbedConfig, record.get("config", {}))
+    return None if tables is None or cfg is None else EmbedResult(cfg, StoredRun(directory), tables[0])

@@ -15,58 +15,17 @@ alpha sweep writes them, with a column ``phase``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
-from ..config import PoisonConfig
-from ..errors import InputError
+from ..config import GAUGES, GaugeConfig, PoisonConfig  # noqa: F401  (GaugeConfig: the config this runs)
 from . import poisoning
 from .common import open_run
 
 NAME = "gauge"
-OTHER = {"random": "fixed", "fixed": "random"}
-
-
-@dataclass(frozen=True)
-class GaugeConfig:
-    """The reference alpha sweep (XXZ); the gauge study reruns its phase-sensitive models in the other gauge."""
-
-    reference: PoisonConfig
-
-    def __post_init__(self):
-        if self.reference.dataset != "xxz":
-            raise InputError(f"the gauge study is about the global phase of XXZ states, not {self.reference.dataset!r}; "
-                             "remove 'gauge' from the parts of this dataset")
-        if self.phase not in OTHER:
-            raise InputError(f"unknown XXZ phase {self.phase!r}; use one of {', '.join(OTHER)} "
-                             "(the global phase of each state)")
-        if not any(not mc.spec.phase_invariant for mc in self.reference.models.values()):
-            raise InputError("the gauge study needs a model that can see a global phase (an MLP) in the alpha sweep")
-
-    @property
-    def dataset(self) -> str:
-        return self.reference.dataset
-
-    def __getattr__(self, name):  # data_options, models, runs, precision: those of the sweep it runs
-        if name in ("data_options", "models", "runs", "precision"):
-            return getattr(self.other(), name)
-        raise AttributeError(name)
-
-    @property
-    def phase(self) -> str:
-        return self.reference.data_options.get("phase", "fixed")
-
-    def other(self) -> PoisonConfig:
-        """The sweep this study runs: the phase-sensitive models, every state in the other gauge."""
-        ref = self.reference
-        return ref.replace(models={n: m for n, m in ref.models.items() if not m.spec.phase_invariant},
-                           data_options={**ref.data_options, "phase": OTHER[self.phase]})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reference_phase": self.phase, **self.other().to_dict()}
+OTHER = GAUGES  # an XXZ gauge -> the other one
 
 
 def cells(cfg: GaugeConfig) -> list:
@@ -79,15 +38,22 @@ class GaugeResult(poisoning.PoisonResult):
     reference: pd.DataFrame | None = None
     ref_phase: str = "random"
 
-    def figures(self, title: str | None = None) -> list:
+    def build_figures(self, title: str | None = None) -> dict:
+        """``{"gauge": figure}`` built in memory (empty without the reference sweep); nothing written."""
         from .. import plots
 
         if self.reference is None:
-            return []
+            return {}
         table = compare(self.reference, self.results, self.ref_phase)
         qnn = self.reference[self.reference["model"] == "qnn"]
-        return plots.gauge_figure(table, self.path / "gauge", self.ref_phase, qnn if len(qnn) else None,
-                                  title=title or f"{self.cfg.dataset.upper()}: the MLP in both gauges of the states")
+        return {"gauge": plots.make_gauge_figure(
+            table, self.ref_phase, qnn if len(qnn) else None,
+            title=title or f"{self.cfg.dataset.upper()}: the MLP in both gauges of the states")}
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title), self.path)
 
     def summary(self) -> list:
         return [(f"{t} ({self.cfg.data_options['phase']} gauge)", table) for t, table in super().summary()]
@@ -140,3 +106,19 @@ def compare(reference: pd.DataFrame, other: pd.DataFrame, ref_phase: str) -> pd.
         t = table[table["metric"].isin(metrics) & table["model"].isin(other["model"].unique())]
         both.append(t.groupby(["model", "attack", "alpha", "metric"])["value"].mean().rename(phase))
     return pd.concat(both, axis=1).reset_index()
+
+
+def read_result(directory, record: dict) -> GaugeResult | None:
+    """The result of a finished gauge study, read from its directory (with its reference sweep's results, where
+    the sweep is its sibling ``poison`` in a study)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    stored = {k: v for k, v in record.get("config", {}).items() if k != "reference_phase"}
+    tables, cfg = read_tables(directory, "history.csv"), stored_config(PoisonConfig, stored)
+    if tables is None or cfg is None:
+        return None
+    out = GaugeResult(cfg, StoredRun(directory), tables[0])
+    ref = Path(directory).parent / "poison" / "results.csv"
+    if ref.exists():
+        out.reference = pd.read_csv(ref)
+    return out

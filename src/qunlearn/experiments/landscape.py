@@ -104,8 +104,10 @@ def run_cell(cfg: LandscapeConfig, ds, name: str, seed: int) -> pd.DataFrame:
 
 
 def add_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """Append ``trace_ratio`` and ``top_eig_ratio`` rows: value / mean clean value of the model (non-collapsed seeds)."""
-    wide = table.pivot_table(index=["dataset", "model", "alpha", "seed"], columns="metric", values="value").reset_index()
+    """Append ``trace_ratio`` and ``top_eig_ratio`` rows: value / mean clean value of the model
+    (non-collapsed seeds)."""
+    wide = table.pivot_table(index=["dataset", "model", "alpha", "seed"], columns="metric",
+                             values="value").reset_index()
     out = []
     for model, sub in wide.groupby("model"):
         clean = sub[(sub["alpha"] == 0) & (sub["collapsed"] == 0)]
@@ -139,11 +141,17 @@ class LandscapeResult(Result):
         super().__init__(cfg, run_dir)
         self.results = results
 
+    def build_figures(self, title: str | None = None) -> dict:
+        """``{"landscape": figure}`` built in memory; nothing written."""
+        from .. import plots
+
+        return {"landscape": plots.make_landscape_figure(
+            self.results, title=title or f"{self.cfg.dataset.upper()} loss landscape")}
+
     def figures(self, title: str | None = None) -> list:
         from .. import plots
 
-        return plots.landscape_figure(self.results, self.path / "landscape",
-                                      title=title or f"{self.cfg.dataset.upper()} loss landscape")
+        return plots.save_figures(self.build_figures(title), self.path)
 
     def kept(self) -> pd.DataFrame:
         """Rows of the runs that did not collapse."""
@@ -192,3 +200,11 @@ def excluded(result: pd.DataFrame) -> pd.DataFrame:
     """The (model, alpha, seed) runs excluded as collapsed."""
     c = result[(result["metric"] == "collapsed") & (result["value"] > 0)]
     return c[["model", "alpha", "seed"]].reset_index(drop=True)
+
+
+def read_result(directory, record: dict) -> LandscapeResult | None:
+    """The result of a finished landscape study, read from its directory (None while it is unfinished)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    tables, cfg = read_tables(directory, "results.csv"), stored_config(LandscapeConfig, record.get("config", {}))
+    return None if tables is None or cfg is None else LandscapeResult(cfg, StoredRun(directory), tables[0])

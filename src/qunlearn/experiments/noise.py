@@ -8,7 +8,7 @@ experiment on the same kinds of models (``noise-unlearn``, an
 and poison memory measured from finite-shot outputs). Within the part every
 model sees the same data, poisoning and seeds, and the QNNs share one
 schedule, so their curves differ only in the noise. The presets run it at
-reduced sizes on quick (see :data:`qunlearn.config.NOISE_DATA`), with metrics
+reduced sizes on quick (see qunlearn/presets/quick.toml), with metrics
 evaluated before and after training only (they cost the trajectories).
 
 Tables: ``results.csv`` and ``history.csv`` as the alpha sweep writes them; a
@@ -36,15 +36,21 @@ def cells(cfg: PoisonConfig) -> list:
 class NoiseResult(poisoning.PoisonResult):
     """The alpha sweep under noise: its own figure (one curve per noise level) and the noise's standard error."""
 
-    def figures(self, title: str | None = None) -> list:
+    def build_figures(self, title: str | None = None) -> dict:
+        """``{"noise": figure}`` built in memory (empty if every run diverged); nothing written."""
         from .. import plots
 
         res = drop_diverged(self.results)
         if res.empty:
-            return []
+            return {}
         labels = {name: _label(name, mc) for name, mc in self.cfg.models.items()}
-        return plots.noise_figure(res, self.path / "noise", labels,
-                                  title=title or f"{self.cfg.dataset.upper()}: poisoning under device noise")
+        return {"noise": plots.make_noise_figure(
+            res, labels, title=title or f"{self.cfg.dataset.upper()}: poisoning under device noise")}
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title), self.path)
 
     def summary(self) -> list:
         out = super().summary()
@@ -81,3 +87,11 @@ def run(cfg: PoisonConfig, workdir, *, fresh: bool = False, executor=None,
     run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     res = poisoning.sweep(cfg, run_dir, executor, on_cell)
     return NoiseResult(cfg, run_dir, res.history)
+
+
+def read_result(directory, record: dict) -> NoiseResult | None:
+    """The result of a finished sweep under noise, read from its directory (None while it is unfinished)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    tables, cfg = read_tables(directory, "history.csv"), stored_config(PoisonConfig, record.get("config", {}))
+    return None if tables is None or cfg is None else NoiseResult(cfg, StoredRun(directory), tables[0])

@@ -33,8 +33,8 @@ from ..config import PoisonConfig
 from ..poison import flip_mask
 from ..runs import RunDir
 from ..train import eval_epochs, supervised_program
-from .common import (DIVERGED, Result, drop_diverged, alpha_tag, cell_key, check_memory, divergence, history_table, open_run,
-                     poisoned_training_set, run_cells, wide_summary)
+from .common import (DIVERGED, Result, drop_diverged, alpha_tag, cell_key, check_memory, divergence, history_table,
+                     open_run, poisoned_training_set, run_cells, wide_summary)
 
 NAME = "poison"
 
@@ -77,7 +77,8 @@ def run_cell(cfg: PoisonConfig, ds, cell: Cell) -> pd.DataFrame:
     x, y, mask = poisoned_runs(cfg, ds, cell.attack, cell.alpha)
     y_true = np.broadcast_to(ds.y_train, y.shape)
     keys = jnp.stack(
-        [cell_key(cfg.seed, cfg.dataset, "train", cell.model, cell.attack, alpha_tag(cell.alpha), r) for r in range(cfg.runs)]
+        [cell_key(cfg.seed, cfg.dataset, "train", cell.model, cell.attack, alpha_tag(cell.alpha), r)
+         for r in range(cfg.runs)]
     )
     program = supervised_program(model, mc.train)
     _, hist = program(keys, jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_true), jnp.asarray(mask),
@@ -103,23 +104,28 @@ class PoisonResult(Result):
         super().__init__(cfg, run_dir)
         self.history, self.results = history, final_table(history)
 
-    def figures(self, title: str | None = None, published: bool = True) -> list:
-        """Figure 2 (with the published numbers where they match, unless ``published=False``) and, with
-        more than two models, the widths figure."""
+    def build_figures(self, title: str | None = None, published: bool = True) -> dict:
+        """Figure 2 (``"figure2"``, with the published numbers where they match, unless ``published=False``)
+        and, with more than two models, the widths figure (``"widths"``); built in memory, nothing written."""
         from .. import plots, reference
 
         cfg, res = self.cfg, drop_diverged(self.results)
         if res.empty:
-            return []  # every run diverged: nothing to draw (the terminal and the report say so)
+            return {}  # every run diverged: nothing to draw (the terminal and the report say so)
         title = title or f"{cfg.dataset.upper()}: accuracy against noise ratio, {count(cfg.runs, 'run')}"
         labels = {name: mc.describe() for name, mc in cfg.models.items()}
         main = res[res["model"].isin(["qnn", "mlp"])]
-        paths = plots.figure2(main if len(main) else res, self.path / "figure2", title=title,
-                              published=reference.figure2(cfg.dataset) if published else None)
+        figs = {"figure2": plots.make_figure2(main if len(main) else res, title=title,
+                                              published=reference.figure2(cfg.dataset) if published else None)}
         if res["model"].nunique() > 2:
-            paths += plots.width_figure(res, self.path / "widths", title=f"{cfg.dataset.upper()}: MLP widths",
-                                        labels=labels)
-        return paths
+            figs["widths"] = plots.make_width_figure(res, title=f"{cfg.dataset.upper()}: MLP widths", labels=labels)
+        return figs
+
+    def figures(self, title: str | None = None, published: bool = True) -> list:
+        """Save :meth:`build_figures` as ``figure2.png``/``.pdf`` (and ``widths``) in the run directory; the paths."""
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title, published=published), self.path)
 
     def summary(self) -> list:
         cols = [("train_acc", "train acc (poisoned labels)"), ("train_clean_acc", "train acc (true labels)"),
@@ -156,3 +162,11 @@ def sweep(cfg: PoisonConfig, run_dir: RunDir, executor=None, on_cell: Callable |
     result = PoisonResult(cfg, run_dir, history)
     run_dir.write_table("results.csv", result.results)
     return result
+
+
+def read_result(directory, record: dict) -> PoisonResult | None:
+    """The result of a finished sweep, read from its directory (None while it is unfinished)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    tables, cfg = read_tables(directory, "history.csv"), stored_config(PoisonConfig, record.get("config", {}))
+    return None if tables is None or cfg is None else PoisonResult(cfg, StoredRun(directory), tables[0])

@@ -24,40 +24,38 @@ over. A single experiment from the CLI is a plan of one part.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable
 
-from ..runs import RunDir, clear_own
+from ..registry import Experiment, by_kind, experiments
+from ..runs import RunDir, clear_own, dataset_dir
 from ..study import Study
-from . import embedding, gauge, landscape, noise, poisoning, sweeps, unlearning
-
-EXPERIMENTS = {m.NAME: m for m in (poisoning, gauge, unlearning, sweeps, landscape, embedding, noise)}
 
 
 @dataclass
 class Part:
-    """One experiment of a plan: its config, its run directory and how to report it."""
+    """One run directory of a plan: its experiment, config, run directory and how to report it."""
 
     dataset: str
-    name: str  # poison, gauge, unlearn, sweep-scrub, sweep-gradient_ascent, landscape, embed, noise, noise-unlearn
-    experiment: str  # a key of EXPERIMENTS
+    name: str  # the step's directory: poison, gauge, unlearn, sweep-scrub, ..., noise, noise-unlearn
+    experiment: str  # the runner's NAME, as its config.json records it
     cfg: Any
     run_dir: RunDir
     title: str | None = None  # figure title (None: the experiment's own)
-    options: dict = field(default_factory=dict)  # extra keyword arguments of the experiment's run
+    options: dict = field(default_factory=dict)  # extra keyword arguments of the runner's run
     figure_options: dict = field(default_factory=dict)  # keyword arguments of the result's figures()
+    owner: Experiment | None = None  # the registered experiment this step belongs to
+    runner: str = ""  # module path of the runner
 
     @property
     def module(self):
-        return EXPERIMENTS[self.experiment]
+        return import_module(self.runner)
 
     @property
     def total(self) -> int:
-        """Cells, for progress: the experiment's cells plus the models to unlearn it trains."""
-        n = len(self.module.cells(self.cfg))
-        if self.experiment in ("unlearn", "sweep"):
-            n += len(self.cfg.models)
-        return n
+        """Cells, for progress (the experiment says how many: its runner's cells, and any models it trains)."""
+        return self.owner.cells(self)
 
     @property
     def label(self) -> str:
@@ -65,11 +63,25 @@ class Part:
 
 
 def single(experiment: str, cfg, out, fresh: bool = False, title: str | None = None, **figure_options) -> Part:
-    """A plan of one experiment into ``out`` (checked against what ``out`` holds; nothing written)."""
-    module = EXPERIMENTS[experiment]
-    run_dir = RunDir(out, module.NAME, cfg.to_dict(), fresh=fresh)
-    name = f"sweep-{cfg.method}" if experiment == "sweep" else experiment
-    return Part(cfg.dataset, name, experiment, cfg, run_dir, title, figure_options=figure_options)
+    """A plan of one experiment (a registered name, or a runner's NAME such as ``sweep``) into ``out``
+    (checked against what ``out`` holds; nothing written)."""
+    exps = experiments()
+    owner = exps[experiment] if experiment in exps else by_kind(experiment)
+    if owner is None:
+        raise ValueError(f"unknown experiment {experiment!r}")
+    record = cfg.to_dict()
+    module = import_module(owner.runner)
+    run_dir = RunDir(out, module.NAME, record, fresh=fresh)
+    return Part(cfg.dataset, owner.dir_name(record), module.NAME, cfg, run_dir, title, figure_options=figure_options,
+                owner=owner, runner=owner.runner)
+
+
+def _steps(study: Study, base: Path | None = None, **plan_options):
+    for d, sec in study.sections.items():
+        for name in sec["parts"]:
+            owner = experiments()[name]
+            for step in owner.steps(sec[name], sec, (base or Path(".")) / dataset_dir(d), **plan_options):
+                yield d, owner, step
 
 
 def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -> tuple[RunDir, list[Part]]:
@@ -78,45 +90,17 @@ def plan(study: Study, out: Path, fresh: bool = False, published: bool = True) -
     ``published``: draw the paper's numbers on Figure 2."""
     top = RunDir(out, "reproduce", study.to_dict(unused_opt_in=False), fresh=fresh)
     parts: list[Part] = []
-    for d, sec in study.sections.items():
-        base = top.path / d
-
-        def add(name, experiment, cfg, **options):
-            rd = RunDir(base / name, EXPERIMENTS[experiment].NAME, cfg.to_dict(), fresh=fresh, inside=top)
-            parts.append(Part(d, name, experiment, cfg, rd, options=options))
-
-        if "poison" in sec["parts"]:
-            add("poison", "poison", sec["poison"])
-            parts[-1].figure_options["published"] = published
-        if "gauge" in sec["parts"]:
-            add("gauge", "gauge", sec["gauge"], reference_from=base / "poison")
-        if "unlearn" in sec["parts"]:
-            add("unlearn", "unlearn", sec["unlearn"])
-        if "sweeps" in sec["parts"]:
-            for method, scfg in sec["sweeps"].items():
-                add(f"sweep-{method}", "sweep", scfg, models_from=base / "unlearn")
-        if "landscape" in sec["parts"]:
-            add("landscape", "landscape", sec["landscape"])
-        if "embed" in sec["parts"]:
-            add("embed", "embed", sec["embed"])
-        if "noise" in sec["parts"]:
-            add("noise", "noise", sec["noise"].poison)
-            add("noise-unlearn", "unlearn", sec["noise"].unlearn)
+    for d, owner, step in _steps(study, top.path, published=published):
+        module = step.module
+        rd = RunDir(top.path / dataset_dir(d) / step.name, module.NAME, step.cfg.to_dict(), fresh=fresh, inside=top)
+        parts.append(Part(d, step.name, module.NAME, step.cfg, rd, options=step.options,
+                          figure_options=step.figure_options, owner=owner, runner=step.runner))
     return top, parts
 
 
 def configs(study: Study) -> list:
     """The config of every part :func:`plan` makes, in its order, without looking at any directory."""
-    out = []
-    for d, sec in study.sections.items():
-        for name in sec["parts"]:
-            if name == "sweeps":
-                out += list(sec["sweeps"].values())
-            elif name == "noise":
-                out += [sec["noise"].poison, sec["noise"].unlearn]
-            else:
-                out.append(sec[name])
-    return out
+    return [step.cfg for _, _, step in _steps(study)]
 
 
 def check_inputs(items: list) -> list:
@@ -154,7 +138,8 @@ def run_parts(parts: list[Part], executor=None, on_part: Callable | None = None,
     for part in parts:
         if on_part:
             on_part(part)
-        report = None if on_cell is None else (lambda cell, status, seconds, _p=part: on_cell(_p, cell, status, seconds))
+        report = (None if on_cell is None
+                  else (lambda cell, status, seconds, _p=part: on_cell(_p, cell, status, seconds)))
         result = part.module.run(part.cfg, part.run_dir, executor=executor, on_cell=report, **part.options)
         result.figure_paths = result.figures(part.title, **part.figure_options)
         results.append(result)

@@ -153,12 +153,18 @@ class SweepResult(Result):
         val = self.results[self.results["metric"] == "val_acc"]
         return val.groupby(self.by)["value"].agg(["mean", "std"]).reset_index()
 
-    def figures(self, title: str | None = None) -> list:
+    def build_figures(self, title: str | None = None) -> dict:
+        """``{"sweep-<method>": figure}`` built in memory; nothing written."""
         from .. import plots
 
         cfg = self.cfg
         title = title or f"{cfg.dataset.upper()} {cfg.method} weight sweep (alpha={cfg.unlearn.alpha})"
-        return plots.sweep_figure(self.results, cfg.method, self.path / f"sweep-{cfg.method}", title=title)
+        return {f"sweep-{cfg.method}": plots.make_sweep_figure(self.results, cfg.method, title=title)}
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title), self.path)
 
     def summary(self) -> list:
         from .common import pm
@@ -166,7 +172,8 @@ class SweepResult(Result):
         s = self._means()
         table = pd.DataFrame({c: s[c] if c == "model" else s[c].map(lambda v: f"{v:.2f}") for c in self.by})
         table["val acc"] = [pm(m, sd) for m, sd in zip(s["mean"], s["std"])]
-        return [(f"{self.cfg.method} sweep: final validation accuracy, mean ± std over {count(self.cfg.unlearn.runs, 'run')}",
+        return [(f"{self.cfg.method} sweep: final validation accuracy, mean ± std over "
+                 f"{count(self.cfg.unlearn.runs, 'run')}",
                  table)]
 
     def notes(self) -> list[str]:
@@ -205,3 +212,11 @@ def run(cfg: SweepConfig, workdir, *, fresh: bool = False, executor=None, on_cel
     result = pd.concat([tables[cid(c)] for c in todo], ignore_index=True)
     run_dir.write_table("results.csv", result)
     return SweepResult(cfg, run_dir, result)
+
+
+def read_result(directory, record: dict) -> SweepResult | None:
+    """The result of a finished weight sweep, read from its directory (None while it is unfinished)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    tables, cfg = read_tables(directory, "results.csv"), stored_config(SweepConfig, record.get("config", {}))
+    return None if tables is None or cfg is None else SweepResult(cfg, StoredRun(directory), tables[0])

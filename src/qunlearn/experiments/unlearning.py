@@ -53,7 +53,8 @@ from .common import DIVERGED, Result, drop_diverged, cell_key, check_memory, div
     poisoned_training_set, run_cells, wide_summary
 
 NAME = "unlearn"
-SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss", "forget_loss")
+SCALARS = ("train_acc", "val_acc", "retain_acc", "forget_acc", "forget_poison_acc", "val_loss", "retain_loss",
+           "forget_loss")
 CURVES = SCALARS + (DIVERGED,)  # the metrics of history.csv
 TEACHER_STREAM = 0x74656163  # folded into a run's key for the teacher's noise (no other draw changes)
 
@@ -333,13 +334,19 @@ class UnlearnResult(Result):
         super().__init__(cfg, run_dir)
         self.history, self.results = history, results
 
-    def figures(self, title: str | None = None) -> list:
+    def build_figures(self, title: str | None = None) -> dict:
+        """``{"figure3": figure}`` built in memory (empty if every run diverged); nothing written."""
         from .. import plots
 
         cfg = self.cfg
         title = title or f"{cfg.dataset.upper()} unlearning, {cfg.attack} alpha={cfg.alpha}"
         history = drop_diverged(self.history)
-        return plots.figure3(history, self.path / "figure3", title=title) if len(history) else []
+        return {"figure3": plots.make_figure3(history, title=title)} if len(history) else {}
+
+    def figures(self, title: str | None = None) -> list:
+        from .. import plots
+
+        return plots.save_figures(self.build_figures(title), self.path)
 
     def summary(self) -> list:
         res = self.results
@@ -403,3 +410,16 @@ def run(cfg: UnlearnConfig, workdir, *, fresh: bool = False, executor=None,
     run_dir.write_table("results.csv", result[~is_time])
     run_dir.write_table("timing.csv", result[is_time])
     return UnlearnResult(cfg, run_dir, history, result)
+
+
+def read_result(directory, record: dict) -> UnlearnResult | None:
+    """The result of a finished unlearning run, read from its directory (None while it is unfinished)."""
+    from .common import StoredRun, read_tables, stored_config
+
+    tables = read_tables(directory, "history.csv", "results.csv")
+    cfg = stored_config(UnlearnConfig, record.get("config", {}))
+    if tables is None or cfg is None:
+        return None
+    timing = read_tables(directory, "timing.csv")
+    results = tables[1] if timing is None else pd.concat([tables[1], timing[0]], ignore_index=True)
+    return UnlearnResult(cfg, StoredRun(directory), tables[0], results)

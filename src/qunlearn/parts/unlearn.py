@@ -1,0 +1,98 @@
+"""Unlearning (Figure 3): every method from the models trained on the poisoned data; claim 4."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..registry import ClaimRule, Experiment
+from ..report import HELD, NOT_HELD, UNTESTED, Claim, _pm
+
+
+def _claim4(d, res, part=None) -> Claim:
+    statement = "Approximate unlearning (finetune, SCRUB) leaves the MLP a stubborn memory of the wrong labels, " \
+                "while the QNN reaches high validation accuracy and keeps few wrong labels."
+    rule = "At the last unlearning epoch, for finetune and SCRUB: QNN val acc >= 0.9 and QNN poison memory " \
+           "(forget-set accuracy on the flipped labels) below the MLP's."
+    last = res[res["step"] == res.groupby("model")["step"].transform("max")]
+    parts, ok, tested = [], True, False
+    for method in ("finetune", "scrub"):
+        get = lambda model, metric: last[(last["model"] == model) & (last["method"] == method)  # noqa: E731
+                                         & (last["metric"] == metric)]["value"].mean()
+        qv, qm, mm = get("qnn", "val_acc"), get("qnn", "forget_poison_acc"), get("mlp", "forget_poison_acc")
+        if any(math.isnan(v) for v in (qv, qm, mm)):
+            continue
+        tested = True
+        ok &= qv >= 0.9 and qm < mm
+        parts.append(f"{method}: QNN val {qv:.3f}, poison memory QNN {qm:.3f} vs MLP {mm:.3f}")
+    if not tested:
+        return Claim(4, d, statement, rule, "needs finetune or SCRUB results for both models", UNTESTED)
+    return Claim(4, d, statement, rule, "; ".join(parts), HELD if ok else NOT_HELD)
+
+
+def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFrame:
+    full = pd.concat([res, timing]) if timing is not None else res
+    last = full[full["step"] == full.groupby("model")["step"].transform("max")]
+    cols = [("val_acc", "val acc"), ("retain_acc", "retain acc"), ("forget_acc", "forget acc (true)"),
+            ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"), ("oracle_agreement_val", "oracle agree"),
+            ("speedup", "speedup vs retrain")]
+    rows = []
+    for (model, method), g in last.groupby(["model", "method"], sort=False):
+        row = {"model": model, "method": method}
+        for metric, label in cols:
+            v = g[g["metric"] == metric]["value"]
+            row[label] = _pm(v.mean(), v.std()) if len(v) else "-"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+
+def unlearn_work(cfg, ds) -> float:
+    """Training the models to unlearn, then every method (retrain always runs: it is the oracle)."""
+    from ..progress import train_seconds, unlearn_seconds
+
+    methods = len(set(cfg.methods) | {"retrain"})
+    return sum(train_seconds(mc, ds, cfg.runs, cfg.precision) + methods * unlearn_seconds(
+        mc, ds, cfg.runs, cfg.precision, cfg.alpha) for mc in cfg.models.values())
+
+
+class Unlearn(Experiment):
+    name = "unlearn"
+    title = "every unlearning method (Figure 3)"
+    section = "unlearn"
+    runner = "qunlearn.experiments.unlearning"
+    kind = "unlearn"
+    claims = (ClaimRule(4, "unlearn", _claim4),)
+    model_keys = {"epochs": ("unlearn", "epochs"), "batch_size": ("unlearn", "batch_size"),
+                  "lr": ("unlearn", "lr"), "train_epochs": ("train", "epochs")}
+
+    @staticmethod
+    def _config_class():
+        from ..config import UnlearnConfig
+
+        return UnlearnConfig
+
+    def cells(self, part) -> int:
+        return len(part.module.cells(part.cfg)) + len(part.cfg.models)  # and the models to unlearn, trained
+
+    def headline(self, value):
+        return f"{value.dataset.upper()} unlearning, {value.attack} alpha={value.alpha}"
+
+    def estimate_seconds(self, part, ds) -> float:
+        return unlearn_work(part.cfg, ds)
+
+    def setup_line(self, dataset, dirname, cfg):
+        return (f"{dataset}/{dirname}: {cfg.get('attack')} alpha {cfg.get('alpha')}; methods "
+                f"{', '.join(cfg.get('methods', []))}; {cfg.get('runs')} runs; unlearning epochs "
+                + ", ".join(f"{k} {v['unlearn']['epochs']}" for k, v in cfg.get("models", {}).items()))
+
+    def report(self, doc, dataset, dirname, part, run) -> None:
+        if part["results"] is None:
+            return
+        doc.h(2, f"{dataset.upper()}: {dirname} (Figure 3)")
+        doc.image(part["dir"] / "figure3.png", "unlearning curves")
+        doc.table(unlearn_table(part["results"], part["timing"]))
+
+
+EXPERIMENT = Unlearn()
