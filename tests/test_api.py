@@ -219,3 +219,13 @@ def test_an_npz_file_is_a_dataset_from_the_cli(tmp_path):
                     "--runs", "1", "--epochs", "1", "--attack", "label-flip", "--out", str(out)]) in (0, None)
     res = pd.read_csv(out / "results.csv")
     assert set(res["dataset"]) == {str(f)} and set(res["model"]) == {"mlp"}
+
+
+def test_a_refused_command_line_imports_no_jax(tmp_path):
+    """Bad input is refused before the numerics load: the one line comes at once."""
+    code = ("import sys\nfrom qunlearn import cli\ntry:\n    cli.main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    print(e.code, 'jax' in sys.modules)")
+    for args in (["poison", "--runs", "0"], ["unlearn", "--methods", "foo"], ["reproduce", "mnist", "--parts", "x"]):
+        out = subprocess.run([sys.executable, "-c", code, *args, "--out", str(tmp_path / "x")], capture_output=True,
+                             text=True).stdout.split()
+        assert out == ["2", "False"], (args, out)

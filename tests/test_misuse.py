@@ -728,14 +728,15 @@ class Result:
     alongside: list[str]
 
 
-def _run(args: list[str], cwd: Path, cache: Path) -> tuple[int | None, str, str, float, bool]:
+def _run(args: list[str], cwd: Path, cache: Path, timeout: float = TIMEOUT_S) -> tuple[int | None, str, str, float,
+                                                                                     bool]:
     env = {**os.environ, "COLUMNS": "120", "QUNLEARN_CACHE_DIR": str(cache)}
     env.pop("PYTEST_CURRENT_TEST", None)
     t0 = time.monotonic()
     proc = subprocess.Popen([EXE, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
     try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
+        out, err = proc.communicate(timeout=timeout)
         timed_out = False
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the whole group: a dask cluster's workers too
@@ -769,7 +770,8 @@ def results(tmp_path_factory) -> dict[str, Result]:
     fx.mkdir()
     _write_fixtures(fx, pipes)
     run = fx / "run"
-    rc, out, err, _, timed_out = _run([*shlex.split(RUN_CMD), "--out", str(run)], tmp, tmp / "cache-run")
+    # a real run (the one a bad value must never touch), not a refusal: it may take longer than a refusal may
+    rc, out, err, _, timed_out = _run([*shlex.split(RUN_CMD), "--out", str(run)], tmp, tmp / "cache-run", timeout=300)
     assert rc == 0 and not timed_out, f"the fixture run failed ({rc}):\n{out}\n{err}"
     shutil.copytree(fx, backup, symlinks=True)
     pristine = _snapshot(fx)

@@ -47,7 +47,7 @@ NEEDS = {"gauge": ["poison"]}  # parts it reads from (the gauge study compares w
 BUILTIN = tuple(registry.BUILTIN)
 # The kill-and-resume test of test_reproduce.py stops a real process by SIGTERM inside these experiments and
 # compares every table byte for byte; this file interrupts the others at a cell boundary.
-KILLED_ELSEWHERE = ("poison", "unlearn", "sweeps", "landscape")
+KILLED_ELSEWHERE = ("poison", "unlearn")
 ONE_CELL = ("embed",)  # its one cell is its table, written atomically: stopped before it or after, nothing between
 RESUMED_HERE = tuple(n for n in BUILTIN if n not in KILLED_ELSEWHERE + ONE_CELL)
 

@@ -167,7 +167,7 @@ def poison(
     common: _Common = None,
 ):
     """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
-    from .poison import ATTACKS
+    from .vocab import ATTACKS
 
     models = _model_list(model, common, dataset, "poison") if model is not None else (
         ["qnn", "mlp"] if not common.config else None)
@@ -198,10 +198,9 @@ def quickstart(
 
 def _unlearn_over(attack, alpha, methods, runs, seed, weights=()) -> dict:
     """The unlearning flags that were given, checked, as config fields."""
-    from .poison import ATTACKS
-    from .unlearn import METHODS, PAPER_METHODS
+    from .vocab import ATTACKS, PAPER_METHODS, method_names
 
-    method_list = parse_methods(methods, tuple(METHODS), PAPER_METHODS)
+    method_list = parse_methods(methods, method_names(), PAPER_METHODS)
     if attack is not None and attack not in ATTACKS:
         raise InputError(f"unknown attack {attack!r}; use one of {', '.join(ATTACKS)}")
     return _given(attack=attack, alpha=None if alpha is None else check_alpha(alpha), methods=method_list,
@@ -294,7 +293,7 @@ def embed(
     fresh: bool = FRESH,
 ):
     """t-SNE of clean, label-flipped and feature-randomised data, side by side."""
-    from .poison import ATTACKS
+    from .vocab import ATTACKS
 
     common = _Common("paper", None, None, mnist_path, xxz_phase, fresh, "local", None, None)
     _run("embed", common, dataset, out_dir, title=f"t-SNE of {dataset.upper()}",
