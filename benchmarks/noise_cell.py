@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import time
-from dataclasses import replace
 
 from _report import emit
 
@@ -59,7 +58,7 @@ def main() -> None:
             x, y, mask = poisoned_runs(cfg, ds, "label-flip", 0.3)
             y_true = np.broadcast_to(ds.y_train, y.shape)
             keys = jnp.stack([cell_key(0, dataset, name, r) for r in range(runs)])
-            short = replace(mc.train, epochs=args.epochs, eval_every=args.epochs)
+            short = mc.train.replace(epochs=args.epochs, eval_every=args.epochs)
             program = supervised_program(model, short)
             inputs = (keys, jnp.asarray(x), jnp.asarray(y), jnp.asarray(y_true), jnp.asarray(mask),
                       jnp.asarray(ds.x_val), jnp.asarray(ds.y_val))

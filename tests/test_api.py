@@ -98,17 +98,19 @@ def test_load_refuses_a_folder_without_a_run(tmp_path):
 
 @pytest.mark.parametrize("fields,path,needle", [
     (dict(methods=["retrain", "finetune", "foo"]), "mnist.unlearn.methods[2]", "unknown unlearning method 'foo'"),
-    (dict(alpha=1.5), "mnist.unlearn", "[0, 1)"),
-    (dict(runs=0), "mnist.unlearn", "runs"),
+    (dict(alpha=1.5), "mnist.unlearn.alpha", "[0, 1)"),
+    (dict(runs=0), "mnist.unlearn.runs", "runs"),
     (dict(bogus=1), "mnist.unlearn.bogus", "unknown config key"),
     (dict(models=["qnn", "cnn"]), "models[1]", "unknown model 'cnn'"),
-    (dict(precision="float16"), "mnist.unlearn", "unknown precision 'float16'"),
+    (dict(precision="float16"), "mnist.unlearn.precision", "unknown precision 'float16'"),
+    (dict(models=["qnn"], lr=float("nan")), "mnist.unlearn.models.qnn.unlearn.lr", "learning rate"),
 ])
 def test_a_bad_keyword_is_refused_with_its_field_path_before_anything_is_written(fields, path, needle, tmp_path):
     out = tmp_path / "u"
     with pytest.raises(ql.InputError) as e:
         ql.run("unlearn", preset="quick", out=out, **fields)
     assert e.value.path == path and needle in str(e.value) and "\n" not in str(e.value)
+    assert "unknown config key" in needle or str(e.value).startswith(f"{path}: ")  # the line starts with its field
     assert not out.exists()
 
 

@@ -23,9 +23,9 @@ pytest.importorskip("distributed")
 
 def tiny_cfg(alphas=(0.0, 0.2, 0.4)):
     cfg = preset_configs("quick", "mnist")["poison"]
-    models = {k: replace(cfg.models[k], train=replace(cfg.models[k].train, epochs=3, batch_size=64, eval_every=3))
+    models = {k: cfg.models[k].replace(train=cfg.models[k].train.replace(epochs=3, batch_size=64, eval_every=3))
               for k in ("qnn", "mlp")}
-    models["qnn"] = replace(models["qnn"], spec=replace(models["qnn"].spec, depth=2))
+    models["qnn"] = models["qnn"].replace(spec=replace(models["qnn"].spec, depth=2))
     return cfg.replace(attacks=("label-flip",), alphas=alphas, runs=2, data_options={"n_per_class": 40},
                        models=models)
 
@@ -124,3 +124,4 @@ def test_a_stop_request_is_never_lost():
     finally:
         signal.signal(signal.SIGTERM, previous)
         ex_mod._STOP.clear()
+

@@ -132,7 +132,7 @@ def test_noise_config_is_checked():
         config.NoiseConfig(sec["poison"], sec["unlearn"])
     with pytest.raises(InputError, match="shots must be a positive integer"):
         sec["unlearn"].replace(shots=(0,))
-    with pytest.raises(InputError, match="shots repeat"):
+    with pytest.raises(InputError, match="shots: repeats a value"):
         sec["unlearn"].replace(shots=(100, 100))
     assert "shots" not in sec["unlearn"].to_dict()  # a record without shots is as it always was
 
@@ -164,8 +164,8 @@ def test_runs_without_the_noise_part_record_no_noise_section(tmp_path):
 
 @pytest.mark.parametrize("shots,match", [
     (["100"], "shots must be a positive integer"),  # a string is not a count, in a list as in a noise table
-    ({"a": 1}, "shots must be a list"),
-    ((100, 100), "shots repeat.*list each shot count once"),
+    ({"a": 1}, "shots: must be a list"),
+    ((100, 100), "shots: repeats a value.*list each once"),
 ])
 def test_bad_shot_lists_are_refused(shots, match):
     with pytest.raises(InputError, match=match):

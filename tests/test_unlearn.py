@@ -16,7 +16,6 @@ sweep, the experiment and the direct calls reuse the same compiled programs.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -487,7 +486,7 @@ def test_gradient_ascent_sweep_matches_individual_runs(setup, tmp_path, monkeypa
         return t["value"].to_numpy()
 
     for fo in grid:
-        single = replace(cfg, weights={"gradient_ascent": {"fo_w": fo}})
+        single = cfg.replace(weights={"gradient_ascent": {"fo_w": fo}})
         t, *_ = unlearning.run_method(single, DS, "mlp", model, trained, data, "gradient_ascent")
         for metric in ("val_acc", "forget_poison_acc"):
             np.testing.assert_allclose(swept(fo, metric), final(t, metric), atol=1e-5, err_msg=f"fo_w={fo} {metric}")

@@ -357,8 +357,6 @@ def _resolve(exp, preset, dataset, config, mnist_path, xxz_phase, fields) -> dic
 
 def _models_for(exp, value, chosen: dict, template: str) -> dict:
     """The model table of ``chosen`` (name -> a preset model's name, a model object or a spec)."""
-    from dataclasses import replace
-
     from .models.custom import UserModelSpec
 
     base = exp.models_of(value)
@@ -368,7 +366,7 @@ def _models_for(exp, value, chosen: dict, template: str) -> dict:
             out[key] = base[v]
             continue
         spec = v if hasattr(v, "build") and hasattr(v, "kind") else UserModelSpec(v, name=key)
-        out[key] = replace(base[template], spec=spec)
+        out[key] = base[template].replace(spec=spec)
     return out
 
 

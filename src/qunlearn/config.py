@@ -1,31 +1,24 @@
 """Frozen, validated configs of every experiment, and the named presets.
 
-Everything the paper fixes is a default here, never a hard-coded limit. Each
-config validates itself on construction (before anything is written), turns
-into a plain dict (``to_dict``, stored with every run and printed by ``qunlearn
-config show``) and back (``from_dict``), so a run directory always says exactly
-what produced it. Models are ``dict[name, ModelConfig]`` in every experiment;
-a :class:`ModelConfig` pairs a model spec (:mod:`qunlearn.models.specs`) with
-its training schedule and, for unlearning, its unlearning schedule.
+Everything the paper fixes is a default here, never a hard-coded limit. Each config is a pydantic schema
+(:class:`qunlearn.schema.Schema`): its fields are typed and constrained where they are declared, it is
+validated on construction (before anything is written) and every refusal is one line naming the field. It
+turns into a plain dict (``to_dict``, stored with every run and printed by ``qunlearn config show``) and
+back (``from_dict``), so a run directory always says exactly what produced it. Models are
+``dict[name, ModelConfig]`` in every experiment; a :class:`ModelConfig` pairs a model spec
+(:mod:`qunlearn.models.specs`) with its training schedule and, for unlearning, its unlearning schedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
-from .errors import (
-    InputError,
-    check_alpha,
-    check_choices,
-    check_finite_positive,
-    check_nonnegative,
-    check_positive_int,
-    check_precision,
-    check_seed,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+
+from .errors import InputError
 from .models.specs import MODEL_KINDS, spec_from_dict, spec_to_dict
 from .schedule import TrainConfig
+from .schema import Alpha, Choices, Count, Grid, NonNegative, Precision, Schema, Seed
 from .vocab import ATTACKS
 
 DATASET_NAMES = ("mnist", "xxz")
@@ -39,13 +32,23 @@ __all__ = ["DATASET_NAMES", "MODEL_KINDS", "PRESETS", "ModelConfig", "PoisonConf
            "SweepConfig", "LandscapeConfig", "EmbedConfig", "NoiseConfig", "preset_configs"]
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """A model spec, its training schedule and (for unlearning) its unlearning schedule."""
+class ModelConfig(Schema):
+    """A model spec, its training schedule and (for unlearning) its unlearning schedule. As a table: the spec's
+    fields (``kind``, ``depth``, ...) beside ``train`` and ``unlearn``."""
 
     spec: Any
     train: TrainConfig
     unlearn: TrainConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, d: Any) -> Any:
+        if not isinstance(d, dict) or "spec" in d:
+            return d
+        if "train" not in d:
+            raise InputError("a model entry needs a [train] table (epochs, batch_size, lr, eval_every)")
+        rest = {k: v for k, v in d.items() if k not in ("train", "unlearn")}
+        return {"spec": spec_from_dict(rest), **{k: d[k] for k in ("train", "unlearn") if k in d}}
 
     def describe(self) -> str:
         return self.spec.describe()
@@ -56,44 +59,11 @@ class ModelConfig:
             d["unlearn"] = self.unlearn.to_dict()
         return d
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        if not isinstance(d, dict):
-            raise InputError(f"a model entry must be a table, got {d!r}")
-        d = dict(d)
-        if "train" not in d:
-            raise InputError("a model entry needs a [train] table (epochs, batch_size, lr, eval_every)")
-        train = _train(d.pop("train"), "train")
-        unlearn = _train(d.pop("unlearn"), "unlearn") if "unlearn" in d else None
-        return cls(spec_from_dict(d), train, unlearn)
 
-
-def _train(d: Any, where: str) -> TrainConfig:
-    if not isinstance(d, dict):
-        raise InputError(f"{where} must be a table of epochs, batch_size, lr, eval_every; got {d!r}")
-    try:
-        return TrainConfig.from_dict(d)
-    except TypeError as e:
-        raise InputError(f"{where}: {e}") from None
-
-
-def _models(models: Any, *, unlearn: bool = False) -> dict[str, ModelConfig]:
+def _some_models(models: Any) -> Any:
     if not isinstance(models, dict) or not models:
         raise InputError("no model selected; name at least one model (e.g. --model qnn,mlp)")
-    out = {}
-    for name, mc in models.items():
-        try:
-            mc = mc if isinstance(mc, ModelConfig) else ModelConfig.from_dict(mc)
-        except InputError as e:
-            raise InputError(f"model {name!r}: {e}") from None
-        if unlearn and mc.unlearn is None:
-            raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
-        out[str(name)] = mc
-    return out
-
-
-def _models_dict(models: dict[str, ModelConfig]) -> dict[str, Any]:
-    return {k: v.to_dict() for k, v in models.items()}
+    return {str(k): v for k, v in models.items()}
 
 
 def _largest(precision: str) -> float:
@@ -121,128 +91,119 @@ def _check_dataset(dataset: Any) -> str:
     return dataset
 
 
-def _check_options(options: Any) -> dict:
-    if not isinstance(options, dict):
-        raise InputError(f"data_options must be a table such as {{n_per_class = 100}}, got {options!r}")
-    return dict(options)
+def _unnamed(check):
+    """``check`` inside a field validator: the field's own path is added by the schema, not by the check."""
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except InputError as e:
+            raise InputError(str(e)) from None
+    return run
 
 
-def _check_attacks(attacks: Any) -> tuple[str, ...]:
-    attacks = check_choices(attacks, ATTACKS, "attack", field="attacks")
-    if not attacks:
-        raise InputError("no attack selected; pass --attack label-flip and/or feature-randomization")
-    return attacks
+def _attacks() -> tuple[str, ...]:
+    return ATTACKS
 
 
-def _check_alphas(alphas: Any, example: str) -> tuple[float, ...]:
-    if isinstance(alphas, (str, bytes)) or not hasattr(alphas, "__iter__"):
-        raise InputError(f"alphas must be a list of noise ratios, got {alphas!r}")
-    if len(alphas) > MAX_GRID:
-        raise InputError(f"the alpha grid has {len(alphas)} values, more than the {MAX_GRID} qunlearn accepts; "
-                         "use a coarser grid such as 0:0.9:0.1")
-    out = tuple(check_alpha(a) for a in alphas)
-    if not out:
-        raise InputError(f"the alpha grid is empty; pass e.g. {example}")
-    if len(set(out)) != len(out):
-        raise InputError(f"the alpha grid has repeated values: {list(out)}")
-    return out
+def _methods() -> tuple[str, ...]:
+    from .vocab import method_names
+
+    return method_names()
 
 
-class _Config:
-    """``to_dict`` / ``from_dict`` / ``replace`` shared by the experiment configs."""
-
-    _tuples: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {}
-        for k in self.__dataclass_fields__:
-            v = getattr(self, k)
-            if k == "models":
-                v = _models_dict(v)
-            elif isinstance(v, tuple):
-                v = list(v)
-            elif isinstance(v, dict):
-                v = {kk: dict(vv) if isinstance(vv, dict) else vv for kk, vv in v.items()}
-            d[k] = v
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        if not isinstance(d, dict):
-            raise InputError(f"expected a table, got {d!r}")
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InputError(f"unknown config key {unknown[0]!r}; known keys there: "
-                             f"{', '.join(sorted(cls.__dataclass_fields__))}")
-        return cls(**d)
-
-    def replace(self, **changes):
-        """A copy with fields replaced (validated again)."""
-        return replace(self, **changes)
-
-    def _set(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-
-    def _check_shared(self, unlearn: bool = False) -> None:
-        """Validate (and normalise) the fields the experiment configs share, those this config has."""
-        has = self.__dataclass_fields__
-        self._set("dataset", _check_dataset(self.dataset))
-        self._set("data_options", _check_options(self.data_options))
-        if "models" in has:
-            self._set("models", _models(self.models, unlearn=unlearn))
-        if "runs" in has:
-            self._set("runs", check_positive_int(self.runs, "runs", MAX_RUNS))
-        if "seed" in has:
-            self._set("seed", check_seed(self.seed))
-        if "precision" in has:
-            self._set("precision", check_precision(self.precision))
-            big = _largest(self.precision)
-            for name, mc in getattr(self, "models", {}).items():
-                for what, t in (("learning rate", mc.train), ("unlearning learning rate", mc.unlearn)):
-                    if t is not None and t.lr > big:
-                        raise InputError(f"model {name!r}: {what} {t.lr!r} is not finite in {self.precision} "
-                                         f"(largest {big:.3g}); use a value such as 0.01")
-            for method, w in getattr(self, "weights", {}).items():
-                for k, v in w.items():
-                    if isinstance(v, (int, float)) and abs(v) > big:
-                        raise InputError(f"weight {k} of {method!r} = {v!r} is not finite in {self.precision} "
-                                         f"(largest {big:.3g})")
+Dataset = Annotated[str, BeforeValidator(_unnamed(_check_dataset))]
+Models = Annotated[dict[str, ModelConfig], BeforeValidator(_some_models)]
+Attacks = Choices(_attacks, "attack")
+Alphas = Grid(Alpha, MAX_GRID)
 
 
-@dataclass(frozen=True)
-class PoisonConfig(_Config):
+class _Experiment(Schema):
+    """The checks every experiment config shares: its numbers must be finite in its precision."""
+
+    @model_validator(mode="after")
+    def _finite_in_precision(self):
+        precision = getattr(self, "precision", None)
+        if precision is None:
+            return self
+        big = _largest(precision)
+        for name, mc in getattr(self, "models", {}).items():
+            for what, t in (("learning rate", mc.train), ("unlearning learning rate", mc.unlearn)):
+                if t is not None and t.lr > big:
+                    raise InputError(f"model {name!r}: {what} {t.lr!r} is not finite in {precision} "
+                                     f"(largest {big:.3g}); use a value such as 0.01")
+        for method, w in getattr(self, "weights", {}).items():
+            for k, v in w.items():
+                if isinstance(v, (int, float)) and abs(v) > big:
+                    raise InputError(f"weight {k} of {method!r} = {v!r} is not finite in {precision} "
+                                     f"(largest {big:.3g})")
+        return self
+
+
+class PoisonConfig(_Experiment):
     """The noise-ratio sweep: every (model, attack, alpha) cell, ``runs`` runs each."""
 
-    dataset: str = "mnist"
-    data_options: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict)  # name -> ModelConfig
-    attacks: tuple[str, ...] = ATTACKS
-    alphas: tuple[float, ...] = ALPHA_GRID
-    runs: int = 5
-    seed: int = 0
-    precision: str = "complex64"
-
-    def __post_init__(self):
-        self._check_shared()
-        self._set("attacks", _check_attacks(self.attacks))
-        self._set("alphas", _check_alphas(self.alphas, "--alphas 0:0.9:0.1 or --alphas 0,0.3"))
+    dataset: Dataset = "mnist"
+    data_options: dict = Field(default_factory=dict)
+    models: Models = Field(default_factory=dict)
+    attacks: Attacks = ATTACKS
+    alphas: Alphas = ALPHA_GRID
+    runs: Count(MAX_RUNS) = 5
+    seed: Seed = 0
+    precision: Precision = "complex64"
 
 
-@dataclass(frozen=True)
-class UnlearnConfig(_Config):
+def _forgets(alpha: float) -> float:
+    if alpha <= 0:
+        raise InputError("unlearning needs poisoned samples to forget: alpha must be > 0, e.g. --alpha 0.3")
+    return alpha
+
+
+def _one_attack(attack: Any) -> str:
+    return Attacks.__metadata__[0].func((attack,))[0]
+
+
+def _shot(n: Any) -> int:
+    from .noise import MAX_SHOTS, check_count
+
+    return check_count(n, "shots", MAX_SHOTS)
+
+
+class UnlearnConfig(_Experiment):
     """Poison at one alpha, train the model to unlearn, run every method for every run."""
 
-    dataset: str = "mnist"
-    data_options: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict)  # name -> ModelConfig with an unlearning schedule
-    attack: str = "label-flip"
-    alpha: float = 0.3
-    methods: tuple[str, ...] = ("retrain", "finetune", "scrub", "gradient_ascent")
-    weights: dict = field(default_factory=dict)  # method -> {weight: value}
-    runs: int = 5
-    seed: int = 0
-    precision: str = "complex64"
-    shots: tuple[int, ...] = ()  # also report MIA and poison memory from finite-shot QNN outputs (N shots each)
+    dataset: Dataset = "mnist"
+    data_options: dict = Field(default_factory=dict)
+    models: Models = Field(default_factory=dict)  # each with an unlearning schedule
+    attack: Annotated[str, BeforeValidator(_one_attack)] = "label-flip"
+    alpha: Annotated[Alpha, AfterValidator(_forgets)] = 0.3
+    methods: Choices(_methods, "unlearning method") = ("retrain", "finetune", "scrub", "gradient_ascent")
+    weights: dict[str, dict] = Field(default_factory=dict)  # method -> {weight: value}
+    runs: Count(MAX_RUNS) = 5
+    seed: Seed = 0
+    precision: Precision = "complex64"
+    shots: Grid(Annotated[int, BeforeValidator(_shot)], MAX_GRID, least=0) = ()  # finite-shot MIA, poison memory
+
+    @field_validator("models")
+    @classmethod
+    def _can_unlearn(cls, models: dict) -> dict:
+        for name, mc in models.items():
+            if mc.unlearn is None:
+                raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
+        return models
+
+    @model_validator(mode="after")
+    def _weights_of_methods(self):
+        from .vocab import resolve_weights
+
+        for m, w in self.weights.items():
+            try:
+                resolve_weights(m, w)  # refuses unknown methods, unknown weights and bad values
+            except InputError as e:
+                raise e.within(f"weights.{m}") from None
+            if m not in self.methods:
+                raise InputError(f"a weight is given for {m!r}, which this run does not run (methods: "
+                                 f"{', '.join(self.methods)}); drop the weight or add the method")
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
@@ -250,80 +211,41 @@ class UnlearnConfig(_Config):
             del d["shots"]  # no finite-shot metrics: the record is as it always was
         return d
 
-    def __post_init__(self):
-        from .vocab import method_names, resolve_weights
-
-        METHODS = method_names()
-
-        self._check_shared(unlearn=True)
-        self._set("attack", _check_attacks((self.attack,))[0])
-        self._set("alpha", check_alpha(self.alpha))
-        if self.alpha <= 0:
-            raise InputError("unlearning needs poisoned samples to forget: alpha must be > 0, e.g. --alpha 0.3")
-        methods = check_choices(self.methods, tuple(METHODS), "unlearning method", field="methods")
-        if not methods:
-            raise InputError(f"no unlearning method selected; use some of {', '.join(METHODS)}")
-        self._set("methods", methods)
-        if not isinstance(self.weights, dict):
-            raise InputError(f"weights must be a table of method -> {{weight = value}}, got {self.weights!r}")
-        for m, w in self.weights.items():
-            resolve_weights(m, w)  # refuses unknown methods, unknown weights and bad values
-            if m not in methods:
-                raise InputError(f"a weight is given for {m!r}, which this run does not run (methods: "
-                                 f"{', '.join(methods)}); drop the weight or add the method")
-        self._set("weights", {m: dict(w) for m, w in self.weights.items()})
-        if isinstance(self.shots, (str, bytes, dict)) or not hasattr(self.shots, "__iter__"):
-            raise InputError(f"shots must be a list of shot counts such as [100, 1000, 10000], got {self.shots!r}")
-        if len(self.shots) > MAX_GRID:
-            raise InputError(f"{len(self.shots)} shot counts are more than the {MAX_GRID} qunlearn accepts")
-        from .noise import MAX_SHOTS, check_count
-
-        shots = tuple(check_count(n, "shots", MAX_SHOTS) for n in self.shots)
-        if len(set(shots)) != len(shots):
-            raise InputError(f"shots repeat: {list(self.shots)}; list each shot count once")
-        self._set("shots", shots)
-
 
 SWEEPS = {"scrub": ("kl_w", "fo_w"), "gradient_ascent": ("fo_w",)}  # method -> the weights it sweeps
 WEIGHT_GRID = ALPHA_GRID
 
 
-@dataclass(frozen=True)
-class SweepConfig:
+def _swept(method: Any) -> str:
+    if method not in SWEEPS:
+        raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
+    return method
+
+
+class SweepConfig(Schema):
     """A weight sweep of one method over ``grid`` (x ``grid`` for SCRUB), from the models to unlearn
     of ``unlearn`` (the same models, trained once, as the unlearning experiment's)."""
 
     unlearn: UnlearnConfig
-    method: str = "scrub"
-    grid: tuple[float, ...] = WEIGHT_GRID
+    method: Annotated[str, BeforeValidator(_swept)] = "scrub"
+    grid: Grid(NonNegative, MAX_GRID) = WEIGHT_GRID
 
-    def __post_init__(self):
-        if self.method not in SWEEPS:
-            raise InputError(f"no weight sweep for {self.method!r}; use one of {', '.join(SWEEPS)}")
-        if len(self.grid) > MAX_GRID:
-            raise InputError(f"the weight grid has {len(self.grid)} values, more than the {MAX_GRID} qunlearn accepts")
-        grid = tuple(check_nonnegative(v, "weight grid value") for v in self.grid)
+    @model_validator(mode="after")
+    def _one_method(self):
         big = _largest(self.unlearn.precision)
-        if any(v > big for v in grid):
+        if any(v > big for v in self.grid):
             raise InputError(f"a weight grid value is not finite in {self.unlearn.precision} (largest {big:.3g}); "
                              "use weights such as 0,0.5,1")
-        if len(set(grid)) != len(grid):
-            raise InputError(f"the weight grid has repeated values: {list(grid)}")
-        if not grid:
-            raise InputError("the weight grid is empty; give weight values such as 0,0.3,0.6,0.9")
-        object.__setattr__(self, "grid", grid)
-        if self.unlearn.methods != (self.method,):
+        if self.unlearn.methods != (self.method,):  # the unlearning config of this method alone
             weights = {m: w for m, w in self.unlearn.weights.items() if m == self.method}
-            object.__setattr__(self, "unlearn", replace(self.unlearn, methods=(self.method,), weights=weights))
+            object.__setattr__(self, "unlearn", self.unlearn.replace(methods=(self.method,), weights=weights))
+        return self
 
-    @property
-    def dataset(self) -> str:
-        return self.unlearn.dataset
-
-    def __getattr__(self, name):  # data_options, models, runs, precision: those of its unlearning config
-        if name in ("data_options", "models", "runs", "precision"):
-            return getattr(self.unlearn, name)
-        raise AttributeError(name)
+    dataset = property(lambda self: self.unlearn.dataset)
+    data_options = property(lambda self: self.unlearn.data_options)
+    models = property(lambda self: self.unlearn.models)
+    runs = property(lambda self: self.unlearn.runs)
+    precision = property(lambda self: self.unlearn.precision)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.unlearn.to_dict(), "sweep": {"method": self.method, "grid": list(self.grid)}}
@@ -335,50 +257,36 @@ class SweepConfig:
         return cls(UnlearnConfig.from_dict(d), sweep["method"], tuple(sweep["grid"]))
 
 
-@dataclass(frozen=True)
-class LandscapeConfig(_Config):
+def _noisy_only(alphas: tuple[float, ...]) -> tuple[float, ...]:
+    if any(a == 0 for a in alphas):
+        raise InputError("alpha 0 is the clean reference, always trained; list only noisy alphas (> 0)")
+    return alphas
+
+
+class LandscapeConfig(_Experiment):
     """The loss-landscape study: clean and noisy models per seed, Hessian trace on held-out points."""
 
-    dataset: str = "mnist"
-    data_options: dict = field(default_factory=dict)
-    models: dict = field(default_factory=dict)  # name -> ModelConfig
-    alphas: tuple[float, ...] = (0.2, 0.3, 0.4)
-    seeds: tuple[int, ...] = (0, 42, 123, 1024, 2048)
-    test_size: float = 0.3
-    n_hessian: int = 100
-    exact_max: int = 20000  # exact trace (n Hessian-vector products) up to this many parameters, Hutchinson beyond
-    eig_exact_max: int = 2000  # full spectrum by eigendecomposition up to this many parameters, Lanczos beyond
-    top_k: int = 5
-    precision: str = "complex64"
+    dataset: Dataset = "mnist"
+    data_options: dict = Field(default_factory=dict)
+    models: Models = Field(default_factory=dict)
+    alphas: Annotated[Alphas, AfterValidator(_noisy_only)] = (0.2, 0.3, 0.4)
+    seeds: Grid(Seed, MAX_GRID) = (0, 42, 123, 1024, 2048)
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.3
+    n_hessian: Count(10**9) = 100
+    exact_max: Count(10**9) = 20000  # exact trace (n Hessian-vector products) up to this many parameters
+    eig_exact_max: Count(10**9) = 2000  # full spectrum by eigendecomposition up to this many parameters
+    top_k: Count(10**9) = 5
+    precision: Precision = "complex64"
 
-    def __post_init__(self):
-        self._check_shared()
-        for name, mc in self.models.items():
+    @field_validator("models")
+    @classmethod
+    def _deterministic(cls, models: dict) -> dict:
+        for name, mc in models.items():
             if getattr(mc.spec, "stochastic", False):
                 raise InputError(f"model {name!r}: the landscape study differentiates a fixed loss twice, and this "
                                  f"QNN's outputs are random ({mc.spec.noise.describe()}); remove its noise table "
                                  "(readout error alone is allowed)")
-        alphas = _check_alphas(self.alphas, "--alphas 0.2,0.3,0.4")
-        if any(a == 0 for a in alphas):
-            raise InputError("alpha 0 is the clean reference, always trained; list only noisy alphas (> 0)")
-        self._set("alphas", alphas)
-        if isinstance(self.seeds, (str, bytes)) or not hasattr(self.seeds, "__iter__") or not self.seeds:
-            raise InputError("no seed given; pass e.g. --seeds 0,42,123")
-        if len(self.seeds) > MAX_GRID:
-            raise InputError(f"{len(self.seeds)} seeds are more than the {MAX_GRID} qunlearn accepts")
-        seeds = tuple(check_seed(s, "seeds") for s in self.seeds)
-        if len(set(seeds)) != len(seeds):
-            raise InputError(f"seeds repeat: {list(seeds)}")
-        self._set("seeds", seeds)
-        try:
-            ok = 0 < float(self.test_size) < 1
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InputError(f"test_size must lie in (0, 1), got {self.test_size!r}")
-        self._set("test_size", float(self.test_size))
-        for k in ("n_hessian", "exact_max", "eig_exact_max", "top_k"):
-            self._set(k, check_positive_int(getattr(self, k), k.replace("_", " "), 10**9))
+        return models
 
     def check_data(self, ds) -> None:
         """Refuse, before any work, a Hessian over more held-out points than the split leaves."""
@@ -391,30 +299,19 @@ class LandscapeConfig(_Config):
                              f"{min(100, held_out)} or fewer")
 
 
-@dataclass(frozen=True)
-class EmbedConfig(_Config):
+class EmbedConfig(_Experiment):
     """t-SNE panels of the training set: clean and poisoned by each attack at ``alpha``."""
 
-    dataset: str = "mnist"
-    data_options: dict = field(default_factory=dict)
-    attacks: tuple[str, ...] = ATTACKS
-    alpha: float = 0.3
-    seed: int = 0
-    perplexity: float = 30.0
-
-    def __post_init__(self):
-        self._check_shared()
-        self._set("attacks", _check_attacks(self.attacks))
-        self._set("alpha", check_alpha(self.alpha))
-        self._set("perplexity", check_finite_positive(self.perplexity, "perplexity"))
-        # t-SNE caps it at (n - 1) / 3 for the data at hand; beyond this it is a typo
-        if self.perplexity > MAX_PERPLEXITY:
-            raise InputError(f"perplexity {self.perplexity:g} is more than the {MAX_PERPLEXITY} qunlearn accepts "
-                             "(a neighbourhood size; typical values are 5 to 50)")
+    dataset: Dataset = "mnist"
+    data_options: dict = Field(default_factory=dict)
+    attacks: Attacks = ATTACKS
+    alpha: Alpha = 0.3
+    seed: Seed = 0
+    # t-SNE caps it at (n - 1) / 3 for the data at hand; beyond MAX_PERPLEXITY it is a typo (typical: 5 to 50)
+    perplexity: Annotated[float, Field(gt=0, le=MAX_PERPLEXITY, allow_inf_nan=False)] = 30.0
 
 
-@dataclass(frozen=True)
-class NoiseConfig:
+class NoiseConfig(Schema):
     """The study under device noise: an alpha sweep (``poison``) and an unlearning comparison (``unlearn``) whose
     models include QNNs with a ``noise`` table (:mod:`qunlearn.noise`); the unlearning's ``shots`` add
     finite-shot membership inference and poison memory."""
@@ -422,7 +319,8 @@ class NoiseConfig:
     poison: PoisonConfig
     unlearn: UnlearnConfig
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _noisy(self):
         if self.poison.dataset != self.unlearn.dataset:
             raise InputError(f"noise: the sweep's dataset {self.poison.dataset!r} and the unlearning's "
                              f"{self.unlearn.dataset!r} differ; use one dataset")
@@ -433,58 +331,38 @@ class NoiseConfig:
         if not self.unlearn.shots:
             raise InputError("the noise part's unlearning reports what a device measures: give its shots, "
                              "such as shots = [100, 1000, 10000]")
+        return self
 
     @property
     def dataset(self) -> str:
         return self.poison.dataset
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"poison": self.poison.to_dict(), "unlearn": self.unlearn.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NoiseConfig":
-        if not isinstance(d, dict):
-            raise InputError(f"noise must be a table with poison and unlearn tables, got {d!r}")
-        unknown = sorted(set(d) - {"poison", "unlearn"})
-        if unknown:
-            raise InputError(f"unknown config key {unknown[0]!r}; known keys there: poison, unlearn")
-        parts = {}
-        for k, c in (("poison", PoisonConfig), ("unlearn", UnlearnConfig)):
-            try:
-                parts[k] = c.from_dict(d.get(k, {}))
-            except InputError as e:
-                raise InputError(f"{k}: {e}") from None
-        return cls(**parts)
-
 
 GAUGES = {"random": "fixed", "fixed": "random"}  # an XXZ gauge -> the other one
 
 
-@dataclass(frozen=True)
-class GaugeConfig:
+class GaugeConfig(Schema):
     """The reference alpha sweep (XXZ); the gauge study reruns its phase-sensitive models in the other gauge."""
 
     reference: PoisonConfig
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _xxz_with_an_mlp(self):
         if self.reference.dataset != "xxz":
             raise InputError("the gauge study is about the global phase of XXZ states, "
-                             f"not {self.reference.dataset!r}; "
-                             "remove 'gauge' from the parts of this dataset")
+                             f"not {self.reference.dataset!r}; remove 'gauge' from the parts of this dataset")
         if self.phase not in GAUGES:
             raise InputError(f"unknown XXZ phase {self.phase!r}; use one of {', '.join(GAUGES)} "
                              "(the global phase of each state)")
         if not any(not mc.spec.phase_invariant for mc in self.reference.models.values()):
             raise InputError("the gauge study needs a model that can see a global phase (an MLP) in the alpha sweep")
+        return self
 
-    @property
-    def dataset(self) -> str:
-        return self.reference.dataset
-
-    def __getattr__(self, name):  # data_options, models, runs, precision: those of the sweep it runs
-        if name in ("data_options", "models", "runs", "precision"):
-            return getattr(self.other(), name)
-        raise AttributeError(name)
+    dataset = property(lambda self: self.reference.dataset)
+    data_options = property(lambda self: self.other().data_options)  # those of the sweep it runs
+    models = property(lambda self: self.other().models)
+    runs = property(lambda self: self.other().runs)
+    precision = property(lambda self: self.other().precision)
 
     @property
     def phase(self) -> str:

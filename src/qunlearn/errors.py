@@ -25,12 +25,18 @@ class InputError(ValueError):
         self.path = path
 
     def within(self, where: str) -> "InputError":
-        """The same error, inside the config table ``where``: ``where: message``, with ``where`` before the path."""
+        """The same error, inside the config table ``where``: ``where`` goes before the path, and before the
+        message's own leading place (``methods[2]: unknown ...`` -> ``mnist.unlearn.methods[2]: unknown ...``)."""
         inner, message = self.path, str(self)
-        path = where if not inner else (f"{where}{inner}" if inner.startswith("[") else f"{where}.{inner}")
-        if inner and message.startswith(f"{inner}: "):  # "methods[2]: unknown ..." -> "mnist.unlearn.methods[2]: ..."
-            return InputError(f"{path}: {message[len(inner) + 2:]}", path=path)
+        path = _join(where, inner)
+        head, sep, rest = message.partition(": ")
+        if inner and sep and inner.startswith(head) and inner[len(head):len(head) + 1] in ("", ".", "["):
+            return InputError(f"{_join(where, head)}: {rest}", path=path)
         return InputError(f"{where}: {message}", path=path)
+
+
+def _join(where: str, inner: str | None) -> str:
+    return where if not inner else (f"{where}{inner}" if inner.startswith("[") else f"{where}.{inner}")
 
 
 def require(condition: bool, message: str) -> None:
@@ -99,9 +105,10 @@ def check_choices(items: Any, allowed: tuple[str, ...], what: str, field: str | 
     except TypeError:
         raise InputError(f"expected a list of {what} names ({', '.join(allowed)}), got {items!r}", path=field) from None
     for i, item in enumerate(items):
+        tag = None if field is None else f"{field}[{i}]"  # field "" (inside a validator): the index alone
         if item not in allowed:
-            raise InputError(f"{field + '[' + str(i) + ']: ' if field else ''}unknown {what} {item!r}; use one of "
-                             f"{', '.join(allowed)}", path=None if field is None else f"{field}[{i}]")
+            raise InputError(f"{tag + ': ' if tag else ''}unknown {what} {item!r}; use one of {', '.join(allowed)}",
+                             path=tag)
     for i, item in enumerate(items):
         if items.count(item) > 1:
             raise InputError(f"the {what} list names {item!r} twice; list each once",

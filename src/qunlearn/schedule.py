@@ -1,49 +1,39 @@
 """Optimiser schedules: :class:`TrainConfig` and the epochs at which metrics are evaluated.
 
-Plain dataclasses and NumPy, so that reading and validating a config imports no JAX; the training
+A pydantic schema and NumPy, so that reading and validating a config imports no JAX; the training
 loop that runs a schedule is :mod:`qunlearn.train`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import BeforeValidator, Field
 
-from .errors import check_finite_positive, check_positive_int
+from .schema import Count, Positive, Schema
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+def _full(value: Any) -> Any:
+    """``"full"`` (TOML has no null) is full batch: ``None``."""
+    return None if value == "full" else value
+
+
+class TrainConfig(Schema):
     """Optimiser schedule. ``batch_size=None`` means full batch (one step per epoch);
     ``eval_every``: epochs between metric evaluations."""
 
-    epochs: int = 100
-    batch_size: int | None = 256
-    lr: float = 0.005
-    eval_every: int = 10
-
-    def __post_init__(self):
-        object.__setattr__(self, "epochs", check_positive_int(self.epochs, "epochs", 1_000_000))
-        if self.batch_size is not None:
-            object.__setattr__(self, "batch_size", check_positive_int(self.batch_size, "batch size", 10_000_000))
-        object.__setattr__(self, "lr", check_finite_positive(self.lr, "learning rate"))
-        object.__setattr__(self, "eval_every", check_positive_int(self.eval_every, "eval_every", 1_000_000))
+    epochs: Count(1_000_000) = 100
+    batch_size: Annotated[Count(10_000_000) | None, BeforeValidator(_full), Field(title="batch size")] = 256
+    lr: Annotated[Positive, Field(title="learning rate")] = 0.005
+    eval_every: Count(1_000_000) = 10
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain fields; full batch is written ``batch_size = "full"`` (TOML has no null)."""
-        d = asdict(self)
+        """Plain fields; full batch is written ``batch_size = "full"``."""
+        d = super().to_dict()
         if d["batch_size"] is None:
             d["batch_size"] = "full"
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = dict(d)
-        if d.get("batch_size") == "full":
-            d["batch_size"] = None
-        return cls(**d)
 
     def batch(self, n: int) -> int:
         """The minibatch size over ``n`` samples."""

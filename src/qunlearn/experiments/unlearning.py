@@ -153,7 +153,7 @@ def _unlearn_one(model, method: str, static_w: tuple, swept: tuple, ucfg):
             d = replace(d, x_union=jnp.concatenate([d.x_retain, d.x_forget]),
                         y_union_random=jnp.concatenate([d.y_retain, rand]))
             n = d.x_union.shape[0]
-        cfg = replace(ucfg, batch_size=None) if plan.full_batch else ucfg
+        cfg = ucfg.replace(batch_size=None) if plan.full_batch else ucfg
         params0 = model.init(k_init) if plan.fresh else trained
         loss = plan.loss if plan.loss is not None else (lambda p, d, idx, m, k: 0.0)
         return fit(params0, loss, _metrics_fn(model), d, n, cfg, k_fit, step_fn=plan.step_fn)
