@@ -34,3 +34,19 @@ def test_runs_column_names_a_range_when_cells_differ():
     res = res[~((res["model"] == "qnn") & (res["alpha"] == 0.4) & (res["run"] == 2))]
     t = train_table(res)
     assert t[t["model"] == "qnn"]["runs"].item() == "2-3"
+
+
+def _md_cells(row: str) -> list[str]:
+    import re
+
+    return [c.strip() for c in re.split(r"(?<!\\)\|", row.strip()[1:-1])]
+
+
+def test_markdown_and_html_tables_hold_any_cell_text():
+    """A cell holding '|' (an absolute value, |<Z>|) or '<' stays one cell in Markdown and in HTML."""
+    df = pd.DataFrame({"metric": ["|<Z>| error", "acc"], "0.3": ["0.500 ± 0.010", "1.000"], "runs": [5, 5]})
+    md = report._md_table(df).splitlines()
+    assert len(md) == 4 and all(len(_md_cells(r)) == 3 for r in md), md
+    assert _md_cells(md[2])[0] == r"\|<Z>\| error" and set(md[1].replace("|", "").replace(":", "")) == {"-"}
+    html = report._html_table(df)
+    assert "<td>|&lt;Z&gt;| error</td>" in html and html.count("<tr") == 3 and "<th>runs</th>" in html

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from ._lazy import lazy
 from .errors import InputError
 from .runs import atomic_write_text
+
+np = lazy("numpy")
+pd = lazy("pandas")
+
 
 HELD, NOT_HELD, UNTESTED = "held", "not held", "not tested"
 
@@ -157,7 +159,7 @@ def _fmt_series(s: pd.Series) -> str:
     return ", ".join(f"{a:.1f}: {v:.3f}" for a, v in s.items())
 
 
-_EMPTY = pd.DataFrame(columns=["model", "attack", "alpha", "method", "step", "run", "metric", "value"])
+_EMPTY_COLUMNS = ["model", "attack", "alpha", "method", "step", "run", "metric", "value"]
 
 
 def claims(run: RunTables) -> list[Claim]:
@@ -173,7 +175,7 @@ def claims(run: RunTables) -> list[Claim]:
                 if exp.opt_in and part is None:
                     continue
                 res = None if part is None else part.get("results")
-                claim = rule.test(d, _EMPTY if res is None else res, part or {})
+                claim = rule.test(d, pd.DataFrame(columns=_EMPTY_COLUMNS) if res is None else res, part or {})
                 if res is None:
                     claim.evidence = f"this run has no {rule.needs} results for {d.upper()}: {claim.evidence}"
                     claim.status = UNTESTED
@@ -205,18 +207,16 @@ def _alpha_table(sub: pd.DataFrame, rows: list[str]) -> pd.DataFrame:
 
 
 def _md_table(df: pd.DataFrame) -> str:
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
-    return "\n".join(lines)
+    """A GitHub-flavoured Markdown table (pandas through tabulate); a literal ``|`` in a cell is escaped."""
+    cells = df.astype(str).map(lambda v: v.replace("|", "\\|"))
+    cells.columns = [str(c).replace("|", "\\|") for c in df.columns]
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True)
 
 
 def _html_table(df: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    """An HTML table (pandas), every cell escaped."""
+    return df.astype(str).to_html(index=False, border=0, escape=True, classes="results").replace(
+        ' style="text-align: right;"', "")
 
 
 class Doc:

@@ -25,9 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from ._lazy import lazy
 from .errors import InputError
+
+pd = lazy("pandas")
 
 FORMAT_VERSION = 2  # 2: model entries are specs (kind + that family's fields); full batch is "full"
 _UMASK = os.umask(0)
