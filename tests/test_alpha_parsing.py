@@ -1,6 +1,6 @@
 import pytest
 
-from qunlearn.cli import parse_alphas
+from qunlearn.parsing import parse_alphas
 from qunlearn.errors import InputError
 
 

@@ -211,3 +211,57 @@ def test_a_new_experiment_resumes_without_recomputing(toy, tmp_path, monkeypatch
     calls.clear()
     ql.run("toy", preset="quick", out=out, quiet=True, n=3)
     assert calls == [2] and (out / "results.csv").read_bytes() == full
+
+
+# ------------------------------------------------------------------ the pipeline names no experiment
+
+PIPELINE = ("cli.py", "experiments/reproduce.py", "report.py", "progress.py", "study.py", "api.py")
+# the same words used for something else than an experiment: a model entry's tables
+NOT_EXPERIMENTS = {"report.py": {"unlearn"}, "study.py": {"noise"}}
+
+
+def _named_experiments(path):
+    """Built-in experiments a module names: string literals equal to one (or a default ``runs/NAME``), and
+    functions (commands) named after one."""
+    import ast
+    import re
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = re.fullmatch(r"(?:runs/)?([a-z]+)", node.value)
+            if m and m.group(1) in BUILTIN + ("sweep",):
+                found.add(node.value)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in BUILTIN + ("sweep",):
+            found.add(f"def {node.name}")
+    return found
+
+
+@pytest.mark.parametrize("module", PIPELINE)
+def test_the_pipeline_code_names_no_particular_experiment(module):
+    from pathlib import Path
+
+    named = _named_experiments(Path(ql.__file__).parent / module) - NOT_EXPERIMENTS.get(module, set())
+    assert not named, f"{module} names experiments: {sorted(named)}"
+
+
+def test_a_new_experiment_declares_its_own_command(toy, tmp_path, capsys):
+    from qunlearn import cli
+
+    out = tmp_path / "cmd"
+    assert run_cli(["toy", "--preset", "quick", "--n", "2", "--out", str(out)]) in (0, None)
+    assert list(ql.load(out).results["draw"]) == [0, 1]
+    with pytest.raises(SystemExit) as e:
+        cli.main(["toy", "--preset", "quick", "--n", "0", "--out", str(tmp_path / "bad")])
+    assert e.value.code == 2 and not (tmp_path / "bad").exists()
+    assert "n must be an integer" in capsys.readouterr().err
+
+
+def test_an_unregistered_experiment_takes_its_command_along(tmp_path, capsys):
+    import toy_experiment
+
+    ql.register(toy_experiment.EXPERIMENT)
+    assert run_cli(["toy", "--help"]) in (0, None)
+    registry.unregister("toy")
+    assert run_cli(["toy", "--help"]) == 2
+    assert "No such command 'toy'" in capsys.readouterr().err

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 import qunlearn as ql
+from qunlearn import commands as cmd
 from qunlearn.experiments.common import Result, StoredRun, open_run, read_tables, run_cells, stored_config
 
 NAME = "toy"
@@ -115,6 +117,15 @@ def _balanced(dataset, res, part):
     return Claim(90, dataset, statement, rule, f"mean label {m:.3f}", HELD if abs(m - 0.5) <= 0.1 else NOT_HELD)
 
 
+def toy_command(
+    n: Optional[int] = cmd.option(None, help="bootstrap draws [quick 3, paper 10]"),
+    out_dir: str = cmd.option("runs/toy", "--out", help="run directory"),
+    common: cmd.Common = None,
+):
+    """Bootstrap means of the training labels."""
+    cmd.run(NAME, common, "mnist", out_dir, n=n)
+
+
 class Toy(ql.Experiment):
     name = "toy"
     title = "bootstrap means of the labels"
@@ -124,6 +135,7 @@ class Toy(ql.Experiment):
     kind = NAME
     opt_in = True  # not part of the paper's study: runs only when asked for
     claims = (ql.ClaimRule(90, "toy", _balanced),)
+    commands = {"toy": toy_command}  # qunlearn toy --n 5
 
     def preset(self, section, preset, dataset):
         return ToyConfig(dataset=dataset, data_options=dict(section["poison"]["data_options"]),

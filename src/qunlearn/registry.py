@@ -10,9 +10,11 @@ An experiment (:class:`Experiment`) declares
   (``NAME``, ``cells(cfg)``, ``run(cfg, workdir, ...)``), and its cells (:meth:`cells`);
 * its cost estimate (:meth:`estimate_seconds`), used for the plan line and the progress bars;
 * its report: a setup line (:meth:`setup_line`), its section with tables and figures (:meth:`report`)
-  and its claims (:attr:`claims`, each with an id such as ``mnist/1``).
+  and its claims (:attr:`claims`, each with an id such as ``mnist/1``);
+* its commands of the command line (:attr:`commands`: ``qunlearn poison``, ``qunlearn sweep``), each a
+  function whose defaults are :func:`qunlearn.commands.option` specs (see :mod:`qunlearn.commands`).
 
-``study``, ``experiments.reproduce``, ``report``, ``progress`` and the Python API read these
+``cli``, ``study``, ``experiments.reproduce``, ``report``, ``progress`` and the Python API read these
 declarations and name no experiment themselves, so a new experiment is one new file holding an
 :class:`Experiment` and one line that registers it: :func:`register` (from a notebook too), or an entry
 of :data:`BUILTIN`. Reading this module imports no JAX, pandas or matplotlib.
@@ -87,6 +89,9 @@ class Experiment:
     #: what ``epochs=``, ``batch_size=``, ``lr=`` (and the like) set in every chosen model: kwarg -> (table, field)
     model_keys: dict = {"epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"), "lr": ("train", "lr")}
     aliases: dict = {"model": "models", "attack": "attacks"}  # ql.run keyword aliases
+    #: its commands of the command line: name -> function (see :mod:`qunlearn.commands`); none by default, so
+    #: an experiment without one runs as ``qunlearn reproduce --parts NAME`` and ``ql.run(NAME)``
+    commands: dict[str, Callable] = {}
 
     # ---------------------------------------------------------- config
 

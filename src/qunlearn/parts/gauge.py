@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
+from .._lazy import lazy
 from ..registry import Experiment, Step
+
+pd = lazy("pandas")
 
 
 def _gauge_section(doc, d: str, part: dict, reference_res: pd.DataFrame | None) -> None:
@@ -30,7 +31,6 @@ def _gauge_section(doc, d: str, part: dict, reference_res: pd.DataFrame | None) 
     wide.columns = [f"{a:.1f}" for a in wide.columns]
     doc.p(f"MLP, each cell: {ref_phase} gauge / {gauge.OTHER[ref_phase]} gauge (means over runs).")
     doc.table(wide.reset_index())
-
 
 
 class Gauge(Experiment):

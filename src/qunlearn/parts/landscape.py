@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
 
-import pandas as pd
-
+from .._lazy import lazy
+from .. import commands as cmd
+from ..commands import Common
 from ..registry import ClaimRule, Experiment
 from ..report import HELD, NOT_HELD, UNTESTED, Claim, _describe, _fmt_series, _pm
+
+pd = lazy("pandas")
 
 
 def _claim5(d, res, part=None) -> Claim:
@@ -33,6 +37,28 @@ def landscape_table(res: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
+# ----------------------------------------------------------------- its command
+
+
+def landscape_command(
+    dataset: str = cmd.DATASET,
+    model: Optional[str] = cmd.option(None, help="comma list of the preset's models: qnn (the landscape ansatz), "
+                                                 "mlp [qnn,mlp]"),
+    alphas: Optional[str] = cmd.option(None, help="noisy label-flip ratios (the clean model is always trained) "
+                                                  "[0.2,0.3,0.4]"),
+    seeds: Optional[str] = cmd.option(None, help="comma list of seeds [0,42,123,1024,2048]"),
+    out_dir: str = cmd.option("runs/landscape", "--out", help="run directory"),
+    epochs: Optional[int] = cmd.option(None, help="override the training epochs"),
+    n_hessian: Optional[int] = cmd.option(None, help="held-out points in the Hessian's loss [100]"),
+    common: Common = None,
+):
+    """Loss landscape: Hessian trace and top eigenvalues of clean vs label-noisy QNNs and MLPs."""
+    from ..parsing import parse_alphas, parse_seeds
+
+    cmd.run("landscape", common, dataset, out_dir, models=cmd.model_list(model, common, dataset, "landscape"),
+            alphas=None if alphas is None else parse_alphas(alphas),
+            seeds=None if seeds is None else parse_seeds(seeds), n_hessian=n_hessian, epochs=epochs)
+
 
 class Landscape(Experiment):
     name = "landscape"
@@ -40,6 +66,7 @@ class Landscape(Experiment):
     section = "landscape"
     runner = "qunlearn.experiments.landscape"
     kind = "landscape"
+    commands = {"landscape": landscape_command}
     datasets = ("mnist",)
     claims = (ClaimRule(5, "landscape", _claim5),)
     model_keys = {"epochs": ("train", "epochs", "eval_every")}  # one evaluation: at the end

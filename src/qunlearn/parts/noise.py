@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from .._lazy import lazy
 from ..registry import ClaimRule, Experiment, Step
 from ..report import HELD, NOT_HELD, UNTESTED, Claim, _at, _describe, _means, _pm
 from .poison import poison_table, train_table
+
+np = lazy("numpy")
+pd = lazy("pandas")
 
 
 def _noisy_models(part: dict) -> list[str]:
@@ -107,7 +108,6 @@ def _noise_section(doc, d: str, part: dict) -> None:
         doc.p("Standard error of each noisy QNN's measured <Z> on the validation states (from its trajectories "
               "and shots), averaged over states; the outputs are estimates, and this is how precise.")
         doc.table(se)
-
 
 
 class Noise(Experiment):

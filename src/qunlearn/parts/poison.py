@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from .._lazy import lazy
+from .. import commands as cmd
+from ..commands import Common
 from ..registry import ClaimRule, Experiment, Step
 from ..report import HELD, NOT_HELD, UNTESTED, Claim, _alpha_table, _at, _describe, _fmt_series, _means
+
+np = lazy("numpy")
+pd = lazy("pandas")
 
 
 def _claim1(d, res, part=None) -> Claim:
@@ -115,7 +120,6 @@ def _published_section(doc, d: str, res: pd.DataFrame) -> None:
         doc.p(f"Every curve lies within {MAD_NOTE} of the published one on average.")
 
 
-
 def train_seconds(cfg, ds) -> float:
     """The alpha sweep's work: every model trained ``runs`` times per attack and alpha."""
     from ..progress import train_seconds as one
@@ -130,12 +134,63 @@ def sweep_setup(dataset: str, dirname: str, cfg: dict) -> str:
             f"{', '.join(f'{a:g}' for a in cfg.get('alphas', []))}; {cfg.get('runs')} runs; {models}")
 
 
+# ----------------------------------------------------------------- its commands
+
+
+def poison_command(
+    dataset: str = cmd.DATASET,
+    model: Optional[str] = cmd.MODEL,
+    attack: Optional[str] = cmd.option(None, help="comma list of attacks [label-flip,feature-randomization]"),
+    alphas: Optional[str] = cmd.option(None, help="noise ratios: start:stop:step (stop included) or a comma list "
+                                                  "[0:0.9:0.1]"),
+    runs: Optional[int] = cmd.RUNS,
+    out_dir: str = cmd.option("runs/poison", "--out", help="run directory"),
+    epochs: Optional[int] = cmd.option(None, help="override the preset's epochs (all models)"),
+    batch_size: Optional[int] = cmd.option(None, help="override the preset's batch size (all models)"),
+    lr: Optional[float] = cmd.option(None, help="override the preset's learning rate (all models)"),
+    seed: Optional[int] = cmd.SEED,
+    published: bool = cmd.PUBLISHED,
+    common: Common = None,
+):
+    """Noise-ratio sweep: train every (model, attack, alpha) cell and draw Figure 2."""
+    from ..parsing import parse_alphas, parse_list
+    from ..vocab import ATTACKS
+
+    models = cmd.model_list(model, common, dataset, "poison") if model is not None else (
+        ["qnn", "mlp"] if not common.config else None)
+    cmd.run("poison", common, dataset, out_dir, models=models,
+            attacks=None if attack is None else parse_list(attack, ATTACKS, "attack", "--attack"),
+            alphas=None if alphas is None else parse_alphas(alphas), runs=runs, seed=seed, epochs=epochs,
+            batch_size=batch_size, lr=lr, published=published)
+
+
+def quickstart_command(
+    out_dir: str = cmd.option("runs/quickstart", "--out", help="run directory"),
+    fresh: bool = cmd.FRESH,
+):
+    """The main job: a small label-flip sweep of the QNN and the MLP on MNIST (a few minutes)."""
+    from .. import api
+    from ..console import out
+    from ..errors import count
+
+    fields = {"attacks": ["label-flip"], "models": ["qnn", "mlp"]}
+    cfg = api.resolve("poison", preset="quick", dataset="mnist", **fields)["poison"]
+    out.print(
+        "qunlearn quickstart: label flipping on MNIST 1 vs 9 (amplitude-encoded, 10 qubits), "
+        f"{cfg.models['qnn'].describe()} vs {cfg.models['mlp'].describe()}, "
+        f"alpha {cfg.alphas[0]}..{cfg.alphas[-1]}, {count(cfg.runs, 'run')} per alpha"
+    )
+    cmd.run("poison", Common("quick", fresh=fresh), "mnist", out_dir, title="MNIST quickstart (quick preset)",
+            **fields)
+
+
 class Poison(Experiment):
     name = "poison"
     title = "noise-ratio sweep (Figure 2)"
     section = "poison"
     runner = "qunlearn.experiments.poisoning"
     kind = "poison"
+    commands = {"poison": poison_command, "quickstart": quickstart_command}
     claims = (ClaimRule(1, "poison", _claim1), ClaimRule(2, "poison", _claim2), ClaimRule(3, "poison", _claim3))
 
     @staticmethod

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from pathlib import Path
 
-import pandas as pd
-
+from .._lazy import lazy
+from .. import commands as cmd
+from ..commands import Common
 from ..registry import Experiment, Step
+
+pd = lazy("pandas")
 
 
 def sweep_table(res: pd.DataFrame) -> pd.DataFrame:
@@ -23,6 +28,37 @@ def sweep_table(res: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------- its command
+
+
+def sweep_command(
+    method: str = cmd.argument(help="scrub (grid over kl_w x fo_w) or gradient_ascent (grid over fo_w)"),
+    dataset: str = cmd.DATASET,
+    model: Optional[str] = cmd.MODEL,
+    attack: Optional[str] = cmd.option(None, help="label-flip or feature-randomization [label-flip]"),
+    alpha: Optional[str] = cmd.option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
+    grid: Optional[str] = cmd.option(None, help="weight values: start:stop:step or a comma list [the config "
+                                                "file's, else the preset's: paper 0:0.9:0.1, quick 0,0.45,0.9]"),
+    runs: Optional[int] = cmd.RUNS,
+    out_dir: Optional[str] = cmd.option(None, "--out", help="run directory [runs/sweep-METHOD]"),
+    epochs: Optional[int] = cmd.option(None, help="unlearning epochs (all models)"),
+    train_epochs: Optional[int] = cmd.option(None, help="epochs of training the model to unlearn"),
+    seed: Optional[int] = cmd.SEED,
+    common: Common = None,
+):
+    """Weight sweep of SCRUB or gradient ascent: final validation accuracy over the grid."""
+    from ..config import SWEEPS
+    from ..errors import InputError
+    from ..parsing import check_weight, parse_grid
+    from .unlearn import unlearning_flags
+
+    if method not in SWEEPS:
+        raise InputError(f"no weight sweep for {method!r}; use one of {', '.join(SWEEPS)}")
+    values = None if grid is None else parse_grid(grid, "weight", "--grid", check_weight)
+    cmd.run("sweeps", common, dataset, out_dir if out_dir is not None else f"runs/sweep-{method}",
+            models=cmd.model_list(model, common, dataset, "sweeps"), method=method, grid=values,
+            **unlearning_flags(attack, alpha, None, runs, seed), epochs=epochs, train_epochs=train_epochs)
+
 
 class Sweeps(Experiment):
     name = "sweeps"
@@ -30,6 +66,7 @@ class Sweeps(Experiment):
     section = "sweeps"
     runner = "qunlearn.experiments.sweeps"
     kind = "sweep"
+    commands = {"sweep": sweep_command}
     models_section = "unlearn"  # a sweep unlearns the unlearning experiment's models
     model_keys = {"epochs": ("unlearn", "epochs"), "train_epochs": ("train", "epochs")}
 

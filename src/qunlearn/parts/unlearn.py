@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import math
 
-import pandas as pd
-
+from .._lazy import lazy
+from .. import commands as cmd
+from ..commands import Common
 from ..registry import ClaimRule, Experiment
 from ..report import HELD, NOT_HELD, UNTESTED, Claim, _pm
+
+pd = lazy("pandas")
 
 
 def _claim4(d, res, part=None) -> Claim:
@@ -47,7 +52,6 @@ def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-
 def unlearn_work(cfg, ds) -> float:
     """Training the models to unlearn, then every method (retrain always runs: it is the oracle)."""
     from ..progress import train_seconds, unlearn_seconds
@@ -57,12 +61,52 @@ def unlearn_work(cfg, ds) -> float:
         mc, ds, cfg.runs, cfg.precision, cfg.alpha) for mc in cfg.models.values())
 
 
+# ----------------------------------------------------------------- its command
+
+
+def unlearning_flags(attack, alpha, methods, runs, seed, weights=()) -> dict:
+    """The unlearning flags that were given, checked, as config fields (``unlearn`` and ``sweep``)."""
+    from ..errors import InputError, check_alpha
+    from ..parsing import parse_methods, parse_weights
+    from ..vocab import ATTACKS, PAPER_METHODS, method_names
+
+    method_list = parse_methods(methods, method_names(), PAPER_METHODS)
+    if attack is not None and attack not in ATTACKS:
+        raise InputError(f"unknown attack {attack!r}; use one of {', '.join(ATTACKS)}")
+    return cmd.given(attack=attack, alpha=None if alpha is None else check_alpha(alpha), methods=method_list,
+                     weights=parse_weights(weights) or None, runs=runs, seed=seed)
+
+
+def unlearn_command(
+    dataset: str = cmd.DATASET,
+    model: Optional[str] = cmd.MODEL,
+    attack: Optional[str] = cmd.option(None, help="how the forget set was poisoned [label-flip]"),
+    alpha: Optional[str] = cmd.option(None, help="noise ratio of the poisoning to unlearn [0.3]"),
+    methods: Optional[str] = cmd.option(None, help="comma list of methods, 'paper' (retrain,finetune,scrub,"
+                                                   "gradient_ascent) or 'all' [the config file's, else paper]"),
+    runs: Optional[int] = cmd.RUNS,
+    out_dir: str = cmd.option("runs/unlearn", "--out", help="run directory"),
+    epochs: Optional[int] = cmd.option(None, help="unlearning epochs (all models) [paper 50]"),
+    batch_size: Optional[int] = cmd.option(None, help="unlearning batch size (all models)"),
+    lr: Optional[float] = cmd.option(None, help="unlearning learning rate (all models)"),
+    train_epochs: Optional[int] = cmd.option(None, help="epochs of training the model to unlearn"),
+    weight: list[str] = cmd.option([], "--weight", help="METHOD.WEIGHT=VALUE, e.g. scrub.fo_w=0.5 (repeatable)"),
+    seed: Optional[int] = cmd.SEED,
+    common: Common = None,
+):
+    """Unlearn the poison: train on poisoned data, run every method, draw Figure 3."""
+    cmd.run("unlearn", common, dataset, out_dir, models=cmd.model_list(model, common, dataset, "unlearn"),
+            **unlearning_flags(attack, alpha, methods, runs, seed, weight), epochs=epochs, batch_size=batch_size,
+            lr=lr, train_epochs=train_epochs)
+
+
 class Unlearn(Experiment):
     name = "unlearn"
     title = "every unlearning method (Figure 3)"
     section = "unlearn"
     runner = "qunlearn.experiments.unlearning"
     kind = "unlearn"
+    commands = {"unlearn": unlearn_command}
     claims = (ClaimRule(4, "unlearn", _claim4),)
     model_keys = {"epochs": ("unlearn", "epochs"), "batch_size": ("unlearn", "batch_size"),
                   "lr": ("unlearn", "lr"), "train_epochs": ("train", "epochs")}
