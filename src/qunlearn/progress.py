@@ -48,14 +48,30 @@ def cell_label(cell: Any) -> str:
     return str(cell)
 
 
+def live_bars(console: Console) -> bool:
+    """Whether ``console`` can redraw progress bars in place: a terminal, or a notebook with ipywidgets (rich
+    draws a notebook's bars in a widget and, without ipywidgets, only warns at every redraw)."""
+    if console.is_jupyter:
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            return False
+        return True
+    return console.is_terminal and not console.is_dumb_terminal
+
+
 class Reporter:
-    """Bars for the whole plan (when it has several parts) and the current part, one line per cell."""
+    """Bars for the whole plan (when it has several parts) and the current part, one line per cell.
+
+    Where bars cannot be redrawn (a notebook without ipywidgets, a log file), there are no bars and each
+    cell's line says how far the run is instead: ``3/8`` cells, and the time left."""
 
     def __init__(self, console: Console, parts: list, title: str):
-        self.parts, self.eta, self.done = parts, Eta(), 0
+        self.parts, self.eta, self.done, self.cells_done = parts, Eta(), 0, 0
+        self.live = live_bars(console)
         self.progress = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(bar_width=30),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
-                                 console=console)
+                                 console=console, disable=not self.live)
         self.whole = None
         if len(parts) > 1:
             self.whole = self.progress.add_task(title, total=sum(p.total for p in parts), eta=Eta.fmt(None))
@@ -83,8 +99,14 @@ class Reporter:
         later = self.parts[self.parts.index(part) + 1:]
         left_all = left_part + sum(p.total * (self.eta.per_cell(p.name) or self.eta.per_cell() or 0.0) for p in later)
         note = "cached" if status == "skipped" else f"{seconds:.1f}s"
-        self.progress.console.log(f"  {cell_label(cell):<40} {note:>8}", markup=False, highlight=False)
         known = bool(self.eta.count)
+        self.cells_done += 1
+        line = f"  {cell_label(cell):<40} {note:>8}"
+        if not self.live:
+            total = sum(p.total for p in self.parts)
+            left = left_all if self.whole is not None else left_part
+            line += f"  {self.cells_done}/{total}  {Eta.fmt(left if known else None)}"
+        self.progress.console.log(line, markup=False, highlight=False)
         if self.whole is not None:
             self.progress.update(self.whole, advance=1, eta=Eta.fmt(left_all if known else None))
         self.progress.update(self.current, advance=1, eta=Eta.fmt(left_part if known else None))
