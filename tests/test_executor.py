@@ -125,3 +125,31 @@ def test_a_stop_request_is_never_lost():
         signal.signal(signal.SIGTERM, previous)
         ex_mod._STOP.clear()
 
+
+def test_a_users_own_data_and_model_run_on_dask_as_locally(cluster, tmp_path):
+    """A notebook's objects (a Dataset from from_arrays, a model class defined in the notebook, so pickled by
+    value) go to the workers and give the tables the local executor gives."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import qunlearn as ql
+    from qunlearn.data import from_arrays
+
+    class Mine:  # defined here, not importable by a worker: cloudpickle ships it by value
+        def init(self, key):
+            return {"w": 0.1 * jax.random.normal(key, (8,)), "b": jnp.zeros(())}
+
+        def apply(self, params, x):
+            return jax.nn.sigmoid(jnp.real(x) @ params["w"] + params["b"])
+
+    r = np.random.default_rng(3)
+    x = r.normal(size=(48, 8))
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(int)
+    ds = from_arrays(x[:32], y[:32], x[32:], y[32:], name="mine")
+    kw = dict(preset="quick", dataset=ds, models={"mine": Mine(), "mlp": "mlp"}, alphas=[0.0, 0.3], runs=1,
+              epochs=2, attacks=["label-flip"], quiet=True)
+    here = ql.run("poison", out=tmp_path / "local", **kw)
+    there = ql.run("poison", out=tmp_path / "dask", executor="dask", scheduler=cluster.client.scheduler.address, **kw)
+    assert set(here.results["model"]) == {"mine", "mlp"}
+    pd.testing.assert_frame_equal(_sorted(there.results), _sorted(here.results))
