@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from .errors import InputError
 from .models.specs import MODEL_KINDS, spec_from_dict, spec_to_dict
+from .runs import ALPHA_DECIMALS, WEIGHT_DECIMALS, check_distinct_at, check_names
 from .schedule import TrainConfig
 from .schema import Alpha, Choices, Count, Grid, NonNegative, Precision, Schema, Seed
 from .vocab import ATTACKS
@@ -63,7 +64,18 @@ class ModelConfig(Schema):
 def _some_models(models: Any) -> Any:
     if not isinstance(models, dict) or not models:
         raise InputError("no model selected; name at least one model (e.g. --model qnn,mlp)")
-    return {str(k): v for k, v in models.items()}
+    models = {str(k): v for k, v in models.items()}
+    check_names(models)  # each model's cells have files of their own
+    return models
+
+
+def _distinct_at(decimals: int, what: str):
+    """A grid's check that no two values key the same cell (equal at ``decimals`` decimals)."""
+    def check(values: tuple) -> tuple:
+        check_distinct_at(values, decimals, what)
+        return values
+
+    return AfterValidator(check)
 
 
 def _largest(precision: str) -> float:
@@ -114,7 +126,7 @@ def _methods() -> tuple[str, ...]:
 Dataset = Annotated[str, BeforeValidator(_unnamed(_check_dataset))]
 Models = Annotated[dict[str, ModelConfig], BeforeValidator(_some_models)]
 Attacks = Choices(_attacks, "attack")
-Alphas = Grid(Alpha, MAX_GRID)
+Alphas = Annotated[Grid(Alpha, MAX_GRID), _distinct_at(ALPHA_DECIMALS, "noise ratio")]
 
 
 class _Experiment(Schema):
@@ -228,7 +240,7 @@ class SweepConfig(Schema):
 
     unlearn: UnlearnConfig
     method: Annotated[str, BeforeValidator(_swept)] = "scrub"
-    grid: Grid(NonNegative, MAX_GRID) = WEIGHT_GRID
+    grid: Annotated[Grid(NonNegative, MAX_GRID), _distinct_at(WEIGHT_DECIMALS, "weight")] = WEIGHT_GRID
 
     @model_validator(mode="after")
     def _one_method(self):

@@ -123,6 +123,46 @@ OWN_FIGURE_SUFFIXES = (".png", ".pdf")
 OWN_CELL_SUFFIXES = (".csv", ".npz")
 
 
+# ------------------------------------------------------------------ the identity of a cell
+
+MAX_NAME = 100  # characters of a name that becomes part of a cell file's name (file names hold 255 bytes)
+ALPHA_DECIMALS = 6  # noise ratios key cells (and seed the poisoning) to this many decimals
+WEIGHT_DECIMALS = 4  # loss weights key a weight sweep's cells to this many decimals
+
+
+def _slug(part: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9.\-]+", "-", str(part))
+
+
+def number_tag(value: float, decimals: int) -> str:
+    """A number as it keys a cell: ``decimals`` decimals."""
+    return f"{value:.{decimals}f}"
+
+
+def check_names(names, what: str = "model") -> None:
+    """Refuse names that would share a cell file (``a/b`` and ``a-b``) or make one too long, in one line."""
+    seen: dict[str, str] = {}
+    for name in names:
+        if len(name) > MAX_NAME:
+            raise InputError(f"{what} name {name[:20]!r}... is {len(name)} characters; use at most {MAX_NAME}")
+        slug = _slug(name)
+        if slug in seen and seen[slug] != name:
+            raise InputError(f"{what}s {seen[slug]!r} and {name!r} would share one cell file ({slug!r}: names keep "
+                             "letters, digits, '.' and '-' only); rename one")
+        seen[slug] = name
+
+
+def check_distinct_at(values, decimals: int, what: str) -> None:
+    """Refuse values that are equal at the ``decimals`` to which they key cells, naming both."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        tag = number_tag(v, decimals)
+        if tag in seen and seen[tag] != v:
+            raise InputError(f"{seen[tag]!r} and {v!r} are the same {what} at the precision that keys cells "
+                             f"({10.0 ** -decimals:g}); list each once")
+        seen[tag] = v
+
+
 def _is_tmp(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")  # an atomic write that was interrupted
 
@@ -280,7 +320,9 @@ class RunDir:
 
     @staticmethod
     def cell_id(*parts: Any) -> str:
-        return "__".join(re.sub(r"[^A-Za-z0-9.\-]+", "-", str(p)) for p in parts)
+        """The file stem of a cell: its parts, each kept as letters, digits, '.' and '-', joined by '__'.
+        Names that would meet here are refused when a config is built (:func:`check_names`)."""
+        return "__".join(_slug(p) for p in parts)
 
     def has_cell(self, cell_id: str) -> bool:
         return (self.cells_dir / f"{cell_id}.csv").exists()

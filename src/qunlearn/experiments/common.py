@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..data import Dataset
 from ..poison import poison
-from ..runs import RunDir
+from ..runs import ALPHA_DECIMALS, RunDir, number_tag
 
 
 def cell_key(seed: int, *parts: Any) -> jax.Array:
@@ -38,7 +38,7 @@ def cell_key(seed: int, *parts: Any) -> jax.Array:
 
 
 def alpha_tag(alpha: float) -> str:
-    return f"{alpha:.6f}"
+    return number_tag(alpha, ALPHA_DECIMALS)
 
 
 def poisoned_training_set(seed: int, ds: Dataset, attack: str, alpha: float, run: int):

@@ -29,7 +29,7 @@ import pandas as pd
 from .. import data as data_mod
 from ..config import SWEEPS, SweepConfig
 from ..errors import count
-from ..runs import RunDir
+from ..runs import WEIGHT_DECIMALS, RunDir, number_tag
 from ..unlearn import resolve_weights
 from .common import Result, cell_key, check_memory, open_run, run_cells
 from .unlearning import _unlearn_one, trained_models, trained_path, unlearning_data
@@ -203,7 +203,8 @@ def run(cfg: SweepConfig, workdir, *, fresh: bool = False, executor=None, on_cel
     trained = trained_models(ucfg, ds, data, run_dir, executor, on_cell=None if on_cell is None else (
         lambda c, st, sec: on_cell((c[0], c[1], None), st, sec)))
     todo = cells(cfg)
-    cid = lambda c: RunDir.cell_id(c[0], cfg.method, "sweep", "all" if c[1] is None else f"{c[1]:.4f}")  # noqa: E731
+    cid = lambda c: RunDir.cell_id(c[0], cfg.method, "sweep",  # noqa: E731
+                                   "all" if c[1] is None else number_tag(c[1], WEIGHT_DECIMALS))
     tables = run_cells(run_dir, executor, todo, _sweep_cell, (cfg, ds, data, trained),
                        on_cell=None if on_cell is None else (lambda c, st, sec: on_cell(
                            (c[0], cfg.method, None if c[1] is None else f"kl_w={c[1]:.2f}"), st, sec)),
