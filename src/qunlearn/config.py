@@ -85,6 +85,22 @@ def _largest(precision: str) -> float:
     return float(np.finfo(np.float64 if precision == "complex128" else np.float32).max)
 
 
+def _real_dtype(precision: str):
+    import numpy as np
+
+    return np.float64 if precision == "complex128" else np.float32
+
+
+def _rounds_to_zero(value: float, precision: str) -> bool:
+    return value != 0 and _real_dtype(precision)(value) == 0
+
+
+def _smallest(precision: str) -> float:
+    import numpy as np
+
+    return float(np.finfo(_real_dtype(precision)).smallest_subnormal)
+
+
 def is_dataset(dataset: Any) -> bool:
     """A built-in dataset name, a registered one (``qunlearn.data.register_dataset``) or a path to a .npz file."""
     if dataset in DATASET_NAMES:
@@ -143,6 +159,9 @@ class _Experiment(Schema):
                 if t is not None and t.lr > big:
                     raise InputError(f"model {name!r}: {what} {t.lr!r} is not finite in {precision} "
                                      f"(largest {big:.3g}); use a value such as 0.01")
+                if t is not None and _rounds_to_zero(t.lr, precision):
+                    raise InputError(f"model {name!r}: {what} {t.lr!r} rounds to 0 in {precision} (its smallest "
+                                     f"positive number is {_smallest(precision):.3g}); use a value such as 0.01")
         for method, w in getattr(self, "weights", {}).items():
             for k, v in w.items():
                 if isinstance(v, (int, float)) and abs(v) > big:

@@ -20,11 +20,23 @@ __all__ = ["Schema", "Count", "Grid", "Choices", "Positive", "NonNegative", "Alp
            "path_of"]
 
 
-def _number(value: Any) -> Any:
-    """Refuse booleans where a number belongs (pydantic would read True as 1)."""
-    if isinstance(value, bool):
-        raise InputError(f"expected a number, got {value!r}")
-    return value
+def _integer(value: Any) -> Any:
+    """An integer, strictly: ``2`` or ``np.int64(2)``, never ``"2"``, ``2.0`` or ``True`` (pydantic's lax
+    mode would convert them)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"must be an integer, got {value!r}")
+    return int(value)
+
+
+def _real(value: Any) -> Any:
+    """A real number, strictly: ``0.1``, ``1`` or ``np.float32(0.1)``, never ``"0.1"`` or ``True``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _alpha(value: Any) -> float:
+    return check_alpha(_real(value))
 
 
 def _seed(value: Any) -> Any:
@@ -43,12 +55,12 @@ def _precision(value: Any) -> Any:
 
 def Count(most: int) -> Any:  # noqa: N802 (a type)
     """An integer in 1..``most``."""
-    return Annotated[int, BeforeValidator(_number), Field(ge=1, le=most)]
+    return Annotated[int, BeforeValidator(_integer), Field(ge=1, le=most)]
 
 
-Positive = Annotated[float, BeforeValidator(_number), Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)]
-Alpha = Annotated[float, BeforeValidator(check_alpha)]
+Positive = Annotated[float, BeforeValidator(_real), Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, BeforeValidator(_real), Field(ge=0, allow_inf_nan=False)]
+Alpha = Annotated[float, BeforeValidator(_alpha)]
 Seed = Annotated[int, BeforeValidator(_seed), Field(ge=0)]
 Precision = Annotated[str, BeforeValidator(_precision)]
 
@@ -155,6 +167,9 @@ def one_line(exc: ValidationError, cls: type) -> InputError:
     loc = tuple(err["loc"])
     inner = (err.get("ctx") or {}).get("error")
     if isinstance(inner, InputError):  # one of our checks, inside a validator: its words, at its place
+        title = getattr(_field_at(cls, loc), "title", None)
+        if title and str(inner).startswith("must "):  # a bare "must be ..." reads better with the field's words
+            inner = InputError(f"{title} {inner}", path=inner.path)
         return inner.within(path_of(loc)) if path_of(loc) else inner
     path = path_of(loc)
     text = _text(err, cls)

