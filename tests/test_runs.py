@@ -50,14 +50,15 @@ def test_fresh_keeps_and_names_foreign_files_in_a_run(tmp_path):
     assert (run / "notes.txt").read_text() == "mine" and (run / "results.csv").exists()
     assert sorted(p.name for p in foreign_files(run)) == ["keep.json", "notes.txt"]
     clear_own(run)  # even called directly, only qunlearn's files go
-    assert sorted(p.name for p in run.rglob("*") if p.is_file()) == ["keep.json", "notes.txt"]
+    # and the lock of the run this test opened (held by this process until it exits: no ql.run scope here)
+    assert sorted(p.name for p in run.rglob("*") if p.is_file()) == [".qunlearn.lock", "keep.json", "notes.txt"]
 
 
 def test_fresh_clears_only_its_own_files(tmp_path):
     run = tmp_path / "run"
     _finished(run)
     rd = _run(run, fresh=True).start()
-    assert sorted(p.name for p in run.rglob("*")) == ["cells", "config.json"]
+    assert sorted(p.name for p in run.rglob("*")) == [".qunlearn.lock", "cells", "config.json"]
     assert json.loads((run / "config.json").read_text())["config"] == CFG and rd.fresh is False
 
 

@@ -373,7 +373,8 @@ def _models_for(exp, value, chosen: dict, template: str) -> dict:
 def run(experiment: str, *, preset: str | None = None, dataset: Any = "mnist", out: str | Path | None = None,
         config: str | Path | dict | None = None, fresh: bool = False, executor: str = "local",
         scheduler: str | None = None, workers: int | None = None, mnist_path: str | Path | None = None,
-        xxz_phase: str | None = None, title: str | None = None, quiet: bool = False, **fields) -> Run:
+        xxz_phase: str | None = None, title: str | None = None, quiet: bool = False, wait: bool = False,
+        **fields) -> Run:
     """Run one registered experiment (or ``"all"``: the whole study, as ``qunlearn reproduce``) into ``out``
     and return the :class:`Run`. Bad input is refused with :class:`qunlearn.InputError` before anything
     is written; a finished cell found in ``out`` is kept, not recomputed.
@@ -382,13 +383,16 @@ def run(experiment: str, *, preset: str | None = None, dataset: Any = "mnist", o
     ``precision``, ``methods``, ...; ``model=`` and ``attack=`` are aliases); ``epochs``, ``batch_size``
     and ``lr`` set every chosen model's (for ``unlearn``: the unlearning's, ``train_epochs`` the training's).
     ``config`` is a TOML path or a dict of the config tree. ``executor`` is ``local`` or ``dask``.
+    One command writes a run directory at a time: another one's is refused at once, or with ``wait`` waited
+    for (:mod:`qunlearn.locks`).
     """
+    from . import locks
     from .executor import check_args
 
     check_args(executor, scheduler, workers)
     if out is not None and not str(out).strip():  # Path("") would be the working directory
         raise InputError("the output path is empty; pass --out DIR (out= in Python)", path="out")
-    with _lent(dataset):
+    with _lent(dataset), locks.scope(wait=bool(wait)):
         return _run(experiment, preset, dataset, out, config, fresh, (executor, scheduler, workers), mnist_path,
                     xxz_phase, title, quiet, fields)
 

@@ -6,6 +6,7 @@ Every bad input is refused before any work starts with one line on stderr
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,9 +14,9 @@ from typing import Optional
 
 import typer
 
-from .commands import EXECUTOR, FRESH, MNIST_PATH, PUBLISHED, SCHEDULER, WORKERS, XXZ_PHASE, option, to_typer
+from .commands import EXECUTOR, FRESH, MNIST_PATH, PUBLISHED, SCHEDULER, WAIT, WORKERS, XXZ_PHASE, option, to_typer
 from .console import DIVERGED_EXIT, err, out, print_claims, print_table
-from .errors import InputError
+from .errors import FAULT_EXIT, InputError, fault_line
 from .executor import check_args as check_executor_args
 from .parsing import parse_list
 
@@ -128,6 +129,7 @@ def reproduce(
     executor: str = EXECUTOR,
     scheduler: Optional[str] = SCHEDULER,
     workers: Optional[int] = WORKERS,
+    wait: bool = WAIT,
 ):
     """Everything the paper reports for a dataset: alpha sweeps, unlearning, weight sweeps, landscape, t-SNE."""
     from . import api
@@ -146,20 +148,21 @@ def reproduce(
     chosen = None if parts is None else list(parse_list(parts, st.parts(), "part", "--parts"))
     run = api.run("all", preset=preset, dataset=target, out=out_dir, config=config, mnist_path=mnist_path,
                   xxz_phase=xxz_phase, fresh=fresh, parts=chosen, report=report, published=published,
-                  executor=executor, scheduler=scheduler, workers=workers)
+                  executor=executor, scheduler=scheduler, workers=workers, wait=wait)
     if run.lost:
         err.print("qunlearn: every run of a cell diverged; lower its learning rate", highlight=False)
         raise typer.Exit(DIVERGED_EXIT)
 
 
-@app.command("report")
+@_command(app, "report")
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="a run directory (qunlearn reproduce --out, or one experiment's)"),
+    wait: bool = option(False, "--wait", help="if a command is writing the run, wait for it instead of stopping"),
 ):
     """Write DIR/report.md and DIR/report.html: setup, figures, key tables and the paper's claims tested."""
     from . import report as rep
 
-    md, page, found = rep.write(run_dir)
+    md, page, found = rep.write(run_dir, wait=wait)
     print_claims(found)
     out.print(f"report:   {md}  and  {page}")
 
@@ -217,12 +220,14 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rv, int) and not isinstance(rv, bool) and rv:
             # typer turns Ctrl-C / SIGTERM into Exit(130) and, without standalone mode, returns the code
             if rv == 130:
-                err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume",
-                          highlight=False)
+                err.print(_interrupted(None), highlight=False)
             return _exit(rv)
     except InputError as e:
         err.print(f"qunlearn: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
+    except (OSError, MemoryError) as e:  # the environment's fault: disk full, read-only folder, out of memory
+        err.print(f"qunlearn: error: {fault_line(e)}", highlight=False, markup=False, soft_wrap=True)
+        return _exit(FAULT_EXIT)
     except _cx.NoArgsIsHelpError as e:
         out.print(e.ctx.get_help() if e.ctx is not None else "usage: qunlearn COMMAND --help",
                   markup=False, highlight=False)
@@ -233,15 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"qunlearn: error: {e.format_message()}{hint}".replace("\n", " "),
                   highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
-    except typer.Abort:
-        err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume", highlight=False)
-        return _exit(130)
-    except KeyboardInterrupt:
-        err.print("qunlearn: interrupted; finished cells are saved, rerun the same command to resume", highlight=False)
+    except (typer.Abort, KeyboardInterrupt) as e:
+        err.print(_interrupted(e), highlight=False, markup=False)
         return _exit(130)
     except typer.Exit as e:
         return _exit(e.exit_code)
     return _exit(0)
+
+
+def _interrupted(e: BaseException | None) -> str:
+    """The line a stop prints: what it cost (the cell in flight, if one was) and how to resume."""
+    from .executor import last_interrupted
+
+    lost = last_interrupted()
+    lost = f"the cell in flight ({lost}) is lost; " if lost else ""
+    return f"qunlearn: interrupted; {lost}finished cells are saved, rerun the same command to resume"
 
 
 def _stop_on_sigterm() -> None:
@@ -263,6 +274,12 @@ def _stop_on_sigterm() -> None:
 
 
 def _exit(code: int) -> int:
+    from .executor import cell_in_flight
+
+    if cell_in_flight():  # a stopped cell's compiled program still runs in its thread: end the process now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if __name__ != "__main__":
         sys.exit(code)
     return code

@@ -4,7 +4,8 @@ An experiment adds its own commands (``qunlearn poison``, ``qunlearn sweep scrub
 :attr:`qunlearn.registry.Experiment.commands`: command name -> a plain function whose keyword defaults are
 :func:`option` / :func:`argument` specs. A parameter named ``common`` asks for the options every experiment
 command shares (``--preset``, ``--config``, ``--precision``, ``--mnist-path``, ``--xxz-phase``, ``--fresh``,
-``--executor``, ``--scheduler``, ``--workers``), passed in as one :class:`Common`. The body checks its flags
+``--executor``, ``--scheduler``, ``--workers``, ``--wait``), passed in as one :class:`Common`. The body checks its
+flags
 and calls :func:`run` (the Python API's :func:`qunlearn.api.run`), so a command is a few lines in the
 experiment's own file, and the CLI module names no experiment.
 
@@ -56,6 +57,7 @@ XXZ_PHASE = option(None, "--xxz-phase", help="gauge of the XXZ states: random (a
 EXECUTOR = option("local", "--executor", help="where cells run: local (this process) or dask")
 SCHEDULER = option(None, "--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786 (--executor dask)")
 WORKERS = option(None, "--workers", help="start a local dask cluster of N worker processes on loopback")
+WAIT = option(False, "--wait", help="if another command is writing --out, wait for it instead of stopping")
 
 #: The options every experiment command takes (a parameter named ``common``): name -> (type, option).
 SHARED = {
@@ -70,6 +72,7 @@ SHARED = {
     "executor": (str, EXECUTOR),
     "scheduler": (Optional[str], SCHEDULER),
     "workers": (Optional[int], WORKERS),
+    "wait": (bool, WAIT),
 }
 
 
@@ -85,6 +88,7 @@ class Common(NamedTuple):
     executor: str = "local"
     scheduler: Optional[str] = None
     workers: Optional[int] = None
+    wait: bool = False
 
     @property
     def where(self) -> tuple:
@@ -134,6 +138,7 @@ def run(experiment: str, common: Common, dataset: str, out_dir, title: Optional[
     result = api.run(experiment, preset=common.preset, dataset=dataset, out=out_dir, config=common.config,
                      fresh=common.fresh, executor=common.executor, scheduler=common.scheduler,
                      workers=common.workers, mnist_path=common.mnist_path, xxz_phase=common.xxz_phase, title=title,
+                     wait=common.wait,
                      **given(precision=common.precision, **fields))
     if result.lost:
         import typer

@@ -13,6 +13,30 @@ import numbers
 from typing import Any
 
 
+FAULT_EXIT = 4  # exit status of a fault of the environment (disk full, read-only folder, out of memory)
+
+
+def fault_line(e: BaseException) -> str:
+    """A fault of the environment (an ``OSError`` or ``MemoryError``) as one line: what happened, which file,
+    and what to do. Finished cells are written atomically, so the same command resumes once the cause is gone."""
+    import errno
+
+    again = "then rerun the same command: finished cells are kept"
+    if isinstance(e, MemoryError):
+        return f"out of memory{f' ({e})' if str(e) else ''}; use smaller sizes (fewer runs or samples), {again}"
+    what = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    fix = {errno.ENOSPC: "free space on that disk or choose another --out",
+           errno.EDQUOT: "free space within your disk quota or choose another --out",
+           errno.EACCES: "make it writable or choose another --out",
+           errno.EPERM: "make it writable or choose another --out",
+           errno.EROFS: "that file system is read-only: choose another --out",
+           errno.ENAMETOOLONG: "use a shorter name or --out",
+           errno.EMFILE: "raise the limit of open files (ulimit -n)"}.get(getattr(e, "errno", None),
+                                                                          "fix the cause")
+    return f"{what}{where}; {fix}, {again}".replace("\n", " ")
+
+
 class InputError(ValueError):
     """A user-supplied value is invalid. The message is one line: problem, then fix.
 

@@ -20,6 +20,7 @@ derives its random keys from the seed and its own identity only.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
@@ -51,6 +52,32 @@ def clear_stop() -> None:
 def _check_stop() -> None:
     if _STOP.is_set():
         raise KeyboardInterrupt
+
+
+_INTERRUPTED: list = []  # the cell a stop interrupted (its label once run_cells has named it)
+
+
+def last_interrupted() -> str | None:
+    """The cell the last stop interrupted, if one was in flight (and forget it)."""
+    out = _INTERRUPTED[-1] if _INTERRUPTED else None
+    _INTERRUPTED.clear()
+    return out
+
+
+_RUNNING: set = set()  # cells whose worker thread is computing
+
+
+def cell_in_flight() -> bool:
+    """Whether a cell's worker thread is still computing (a stop left it behind)."""
+    return bool(_RUNNING)
+
+
+class CellInterrupted(KeyboardInterrupt):
+    """A stop (Ctrl-C, SIGTERM) while a cell was being computed: that cell is lost, finished ones are kept."""
+
+    def __init__(self, cell_id: str):
+        super().__init__(cell_id)
+        self.cell_id = cell_id
 
 
 def _timed(fn: Callable, *args) -> tuple[Any, float]:
@@ -86,14 +113,86 @@ class LocalExecutor(_Executor):
         fn()
 
     def map(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Any, float]]:
-        """Yield ``(cell id, result, seconds)`` for every task, as each finishes."""
+        """Yield ``(cell id, result, seconds)`` for every task, as each finishes.
+
+        Each cell is computed in a worker thread while this one waits for it, so that Ctrl-C or SIGTERM
+        stops the command at once (:class:`CellInterrupted`, naming the cell in flight, which is lost)
+        instead of after the cell's compiled program returns, which may take minutes."""
         for cid, fn, args in tasks:
             _check_stop()
-            result, seconds = _timed(fn, *args)
+            box: dict[str, Any] = {}
+            finished = threading.Event()  # waited on, not Thread.join: a join that Ctrl-C interrupts can leave
+            # the thread marked as stopped while it still runs (CPython before 3.13)
+
+            def work(fn=fn, args=args, box=box, finished=finished, cid=cid):
+                _RUNNING.add(cid)
+                try:
+                    box["out"] = _timed(fn, *args)
+                except BaseException as e:  # noqa: BLE001 - handed to the waiting thread as is
+                    box["err"] = e
+                finally:
+                    _RUNNING.discard(cid)
+                    finished.set()
+
+            threading.Thread(target=work, name=f"qunlearn-cell-{cid}", daemon=True).start()
+            try:
+                while not finished.wait(0.05):
+                    _check_stop()
+            except KeyboardInterrupt:
+                _INTERRUPTED[:] = [cid]
+                raise CellInterrupted(cid) from None
+            if "err" in box:
+                raise box["err"]
+            result, seconds = box["out"]
             yield cid, result, seconds
 
     def describe(self) -> str:
         return "local (this process)"
+
+
+CONNECT_TIMEOUT_S = 20.0  # Dask's handshake with a scheduler must finish within this ($QUNLEARN_CONNECT_TIMEOUT)
+
+
+def connect_timeout() -> float:
+    """Seconds a scheduler has to complete Dask's handshake: $QUNLEARN_CONNECT_TIMEOUT (0.1 to 30), else 20."""
+    raw = os.environ.get("QUNLEARN_CONNECT_TIMEOUT")
+    try:
+        value = float(raw) if raw else CONNECT_TIMEOUT_S
+    except ValueError:
+        raise InputError(f"QUNLEARN_CONNECT_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not 0.1 <= value <= 30:
+        raise InputError(f"QUNLEARN_CONNECT_TIMEOUT must be between 0.1 and 30 seconds, got {raw!r}")
+    return value
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Connect to ``address`` and complete Dask's handshake within ``timeout`` seconds, or refuse in one line."""
+    import asyncio
+    import socket
+    from urllib.parse import urlsplit
+
+    from distributed.comm import connect
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme in ("tcp", "tls") and parts.hostname and parts.port:
+        try:  # a closed port is refused at once, not after Dask's retries
+            socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+        except OSError as e:
+            raise InputError(f"cannot reach the dask scheduler {address!r} ({e.strerror or e}); check the address "
+                             "and port") from None
+
+    async def go():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout + 1)
+        await comm.close()
+
+    try:
+        asyncio.run(go())
+    except (TimeoutError, asyncio.TimeoutError):
+        raise InputError(f"the dask scheduler {address!r} did not complete Dask's handshake within {timeout:g} s: "
+                         "is a Dask scheduler listening there? check the address and port") from None
+    except Exception as e:  # noqa: BLE001 - refused, unreachable, closed mid-handshake, a malformed address
+        why = str(e).replace("\n", " ")[:160] or type(e).__name__
+        raise InputError(f"cannot reach the dask scheduler {address!r} ({why}); check the address and port") from None
 
 
 class DaskExecutor(_Executor):
@@ -113,8 +212,10 @@ class DaskExecutor(_Executor):
         self.retries = retries
         self._cluster = None
         if scheduler is not None:
+            timeout = connect_timeout()
+            _handshake(scheduler, timeout)  # a port that accepts but is no Dask scheduler is refused, not waited on
             try:
-                self.client = Client(scheduler, timeout=20)
+                self.client = Client(scheduler, timeout=timeout)
             except (OSError, TimeoutError, ValueError) as e:
                 raise InputError(f"cannot reach the dask scheduler {scheduler!r} ({e}); check the address") from None
         else:

@@ -56,10 +56,16 @@ def styled(fn):
 @styled
 def save(fig: Figure, stem: Path) -> list[Path]:
     """Save ``fig`` as ``stem.png`` and ``stem.pdf``; return the paths."""
+    import io
+
+    from .runs import atomic_write_bytes
+
     stem = Path(stem)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    for p in paths:
-        fig.savefig(p, bbox_inches="tight")
+    for p in paths:  # drawn in memory, then written atomically: a full disk never leaves half a figure
+        buf = io.BytesIO()
+        fig.savefig(buf, format=p.suffix[1:], bbox_inches="tight")
+        atomic_write_bytes(p, buf.getvalue())
     return paths
 
 

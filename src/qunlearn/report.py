@@ -50,13 +50,20 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
     try:
         table = pd.read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path} is not a readable table ({type(e).__name__}); rerun that experiment with --fresh") \
-            from None
+        raise InputError(f"{path} is not a readable table ({type(e).__name__}); {_rebuild_advice(path)}") from None
     missing = [c for c in _NEEDED.get(path.name, ()) if c not in table.columns]
     if missing:
-        raise InputError(f"{path} is not a qunlearn table (no {', '.join(missing)} column); rerun that experiment "
-                         "with --fresh")
+        raise InputError(f"{path} is not a qunlearn table (no {', '.join(missing)} column); {_rebuild_advice(path)}")
     return table
+
+
+def _rebuild_advice(path: Path) -> str:
+    """What brings a damaged table back: a plain rerun where the run keeps the cells it is built from."""
+    cells = path.parent / "cells"
+    if path.name != "embedding.csv" and cells.is_dir() and any(cells.glob("*.csv")):
+        return ("rerun the same command that wrote it: the table is rebuilt from the finished cells, which are "
+                "kept, and nothing is computed again")
+    return "rerun the same command that wrote it: it computes that table again"
 
 
 def _read_part(d: Path) -> dict[str, Any] | None:
@@ -338,13 +345,20 @@ def build(run: RunTables, found: list[Claim]) -> Doc:
     return doc
 
 
-def write(path: str | Path) -> tuple[Path, Path, list[Claim]]:
-    """Write ``report.md`` and ``report.html`` into the run directory ``path``; return their paths and the claims."""
+def write(path: str | Path, wait: bool = False) -> tuple[Path, Path, list[Claim]]:
+    """Write ``report.md`` and ``report.html`` into the run directory ``path``; return their paths and the claims.
+
+    A run directory another command is writing is refused (``wait``: waited for)."""
+    from . import locks
+
     run = load(path)
-    found = claims(run)
-    doc = build(run, found)
-    md, page = run.path / "report.md", run.path / "report.html"
-    atomic_write_text(md, "\n\n".join(doc.md) + "\n")
-    atomic_write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>qunlearn report</title>"
-                      f"<style>{_CSS}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")
+    with locks.scope(wait=wait):
+        locks.take(run.path)
+        run = load(path)  # as it is now that nobody else writes it
+        found = claims(run)
+        doc = build(run, found)
+        md, page = run.path / "report.md", run.path / "report.html"
+        atomic_write_text(md, "\n\n".join(doc.md) + "\n")
+        atomic_write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>qunlearn report</title>"
+                          f"<style>{_CSS}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")
     return md, page, found

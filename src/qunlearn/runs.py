@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import locks
 from ._lazy import lazy
 from .errors import InputError
 
@@ -57,9 +58,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and not e.filename:  # a failed write names no file: name the one it was for
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
 
 
@@ -178,24 +181,30 @@ def read_record(path: Path) -> dict | None:
     return None
 
 
+def _content(directory: Path) -> list[Path]:
+    """What a directory holds besides a run lock."""
+    return [c for c in directory.iterdir() if c.name != locks.LOCK_NAME]
+
+
 def foreign_files(path: Path) -> list[Path]:
     """Files and folders below the run directory ``path`` that qunlearn did not write (see :data:`OWN_TABLES`)."""
     out = []
     for p in sorted(Path(path).iterdir()):
         if p.is_dir() and not p.is_symlink():
-            if not any(p.iterdir()):
+            if not _content(p):
                 continue  # an empty folder holds nothing to lose
             if p.name == "cells":
                 out += [c for c in sorted(p.iterdir())
                         if not (c.is_file() and (c.suffix in OWN_CELL_SUFFIXES or _is_tmp(c.name)))]
             elif read_record(p) is not None:  # a part of a study (or a run inside a dataset folder)
                 out += foreign_files(p)
-            elif all(read_record(c) is not None or not any(c.iterdir()) for c in p.iterdir() if c.is_dir()) and not any(
-                    c.is_file() or c.is_symlink() for c in p.iterdir()):  # a dataset folder of a study
+            elif all(read_record(c) is not None or not _content(c) for c in p.iterdir() if c.is_dir()) and not any(
+                    c.is_file() or c.is_symlink() for c in _content(p)):  # a dataset folder of a study
                 out += [f for c in sorted(p.iterdir()) for f in foreign_files(c)]
             else:
                 out.append(p)
-        elif not (p.is_file() and (p.name in OWN_TABLES or p.suffix in OWN_FIGURE_SUFFIXES or _is_tmp(p.name))):
+        elif not (p.is_file() and (p.name in OWN_TABLES or p.name == locks.LOCK_NAME
+                                   or p.suffix in OWN_FIGURE_SUFFIXES or _is_tmp(p.name))):
             out.append(p)
     return out
 
@@ -211,6 +220,8 @@ def clear_own(path: Path) -> None:
     for p in sorted(path.rglob("*"), key=lambda q: len(q.parts), reverse=True):
         if any(f == p or f in p.parents for f in foreign) or any(p == f or p in f.parents for f in foreign):
             continue
+        if p.name == locks.LOCK_NAME:
+            continue  # a lock, held by this command (or by nobody): never removed under a holder
         if p.is_file() or p.is_symlink():
             p.unlink()
         elif p.is_dir() and not any(p.iterdir()):
@@ -232,6 +243,112 @@ def _names(paths: list[Path], root: Path, most: int = 3) -> str:
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
+# ------------------------------------------------------------------ sealed cells
+
+SEAL = b"# qunlearn-cell"  # first line of a sealed cell table: "# qunlearn-cell sha256=<hex> config=<hex>"
+_SEAL_KEY = "__qunlearn_cell__"  # the member of a sealed .npz that holds its seal
+
+
+class CellError(Exception):
+    """A cell file that fails verification: it is named and computed again, never trusted."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cell {path.parent.name}/{path.name} {reason}")
+        self.path, self.reason = path, reason
+
+
+def identity(record: Any) -> str:
+    """A short, stable hash of a JSON-able record (a config, the inputs of a cell)."""
+    import hashlib
+
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def seal_csv(table: pd.DataFrame, ident: str) -> bytes:
+    buf = io.StringIO()
+    table.to_csv(buf, index=False)
+    body = buf.getvalue().encode()
+    return SEAL + f" sha256={_sha(body)} config={ident}\n".encode() + body
+
+
+def read_sealed_csv(path: Path, ident: str) -> tuple[pd.DataFrame, bool]:
+    """``(table, sealed)``: a sealed table verified against its checksum and ``ident``, or an older unsealed
+    one checked as far as it can be (a table with rows, its values numbers). Raises :class:`CellError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CellError(path, f"cannot be read ({e.strerror})") from None
+    sealed = data.startswith(SEAL)
+    if sealed:
+        head, _, body = data.partition(b"\n")
+        fields = dict(f.split("=", 1) for f in head.decode(errors="replace").split()[2:] if "=" in f)
+        if fields.get("sha256") != _sha(body):
+            raise CellError(path, "fails its checksum (cut short or changed since it was written)")
+        if fields.get("config") != ident:
+            raise CellError(path, "was computed for other settings than this run's")
+    else:
+        body = data
+    try:
+        table = pd.read_csv(io.BytesIO(body))
+    except Exception:  # noqa: BLE001 - pandas raises many kinds for a garbled file
+        raise CellError(path, "is not a readable table") from None
+    if not sealed:
+        value = table.get("value")
+        if not len(table) or value is None or not pd.api.types.is_numeric_dtype(value):
+            raise CellError(path, "is not a table of results (written before cells carried checksums)")
+    return table, sealed
+
+
+def seal_npz(arrays: dict, ident: str) -> bytes:
+    import numpy as np
+
+    digest = _arrays_sha(arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, **{_SEAL_KEY: np.array(f"sha256={digest} config={ident}")})
+    return buf.getvalue()
+
+
+def _arrays_sha(arrays: dict) -> str:
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(np.asarray(arrays[k]))
+        h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def read_sealed_npz(path: Path, ident: str) -> tuple[dict, bool]:
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CellError(path, f"is not a readable array file ({type(e).__name__})") from None
+    seal = arrays.pop(_SEAL_KEY, None)
+    if seal is None:
+        return arrays, False
+    fields = dict(f.split("=", 1) for f in str(seal).split() if "=" in f)
+    if fields.get("sha256") != _arrays_sha(arrays):
+        raise CellError(path, "fails its checksum (cut short or changed since it was written)")
+    if fields.get("config") != ident:
+        raise CellError(path, "was computed for other settings than this run's")
+    return arrays, True
+
+
 class RunDir:
     """A run directory for one experiment and one resolved config.
 
@@ -251,9 +368,12 @@ class RunDir:
         self.experiment = experiment
         self.config = config
         self.fresh = fresh
+        self.unverified: list[Path] = []  # cells read that were written before cells carried checksums
         self._check_nesting(inside)
         stored = None
-        if self.path.is_dir() and any(self.path.iterdir()):
+        if self.path.is_dir():
+            locks.check_free(self.path)  # another command's run is refused before any work
+        if self.path.is_dir() and _content(self.path):
             stored = read_record(self.path)
             if stored is None:
                 if (self.path / "config.json").exists():
@@ -304,10 +424,11 @@ class RunDir:
         ``fresh`` is consumed by the first ``start``: a second call (an experiment
         started by a caller that already prepared the directory) keeps what is there.
         """
+        locks.take(self.path)  # one writer per run directory (creates it)
         if self.fresh and self.path.exists():
             clear_own(self.path)
         self.fresh = False
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.clean_stale()
         record = {
             "format_version": FORMAT_VERSION,
             "experiment": self.experiment,
@@ -316,6 +437,10 @@ class RunDir:
         }
         atomic_write_text(self.path / "config.json", json.dumps(record, indent=2, sort_keys=True))
         self.cells_dir.mkdir(exist_ok=True)
+        if not os.access(self.cells_dir, os.W_OK | os.X_OK):  # found now, not after a cell has been computed
+            import errno
+
+            raise PermissionError(errno.EACCES, "Permission denied (cells cannot be saved)", str(self.cells_dir))
         return self
 
     @staticmethod
@@ -324,14 +449,44 @@ class RunDir:
         Names that would meet here are refused when a config is built (:func:`check_names`)."""
         return "__".join(_slug(p) for p in parts)
 
+    @property
+    def config_id(self) -> str:
+        """The identity of the config its cells are computed for (a hash of the stored config)."""
+        return identity(self.config)
+
     def has_cell(self, cell_id: str) -> bool:
         return (self.cells_dir / f"{cell_id}.csv").exists()
 
     def write_cell(self, cell_id: str, table: pd.DataFrame) -> None:
-        atomic_write_csv(self.cells_dir / f"{cell_id}.csv", table)
+        """Write a cell's table, sealed: a first line with the checksum of the rest and the config's identity."""
+        atomic_write_bytes(self.cells_dir / f"{cell_id}.csv", seal_csv(table, self.config_id))
 
     def read_cell(self, cell_id: str) -> pd.DataFrame:
-        return pd.read_csv(self.cells_dir / f"{cell_id}.csv")
+        """A cell's table, verified (:class:`CellError` when it fails); one written before cells carried
+        checksums is checked as a table and noted in :attr:`unverified`."""
+        path = self.cells_dir / f"{cell_id}.csv"
+        table, sealed = read_sealed_csv(path, self.config_id)
+        if not sealed:
+            self.unverified.append(path)
+        return table
+
+    def write_arrays(self, path: Path, arrays: dict, ident: str | None = None) -> None:
+        """Write a cell's arrays (``.npz``), sealed like a table (``ident``: the identity of its inputs)."""
+        atomic_write_bytes(path, seal_npz(arrays, ident or self.config_id))
+
+    def read_arrays(self, path: Path, ident: str | None = None) -> dict:
+        arrays, sealed = read_sealed_npz(path, ident or self.config_id)
+        if not sealed:
+            self.unverified.append(path)
+        return arrays
+
+    def clean_stale(self) -> None:
+        """Remove the temporary files of writes a kill interrupted (only this command writes here now)."""
+        for folder in (self.path, self.cells_dir):
+            if folder.is_dir():
+                for p in folder.iterdir():
+                    if p.is_file() and _is_tmp(p.name):
+                        p.unlink(missing_ok=True)
 
     def write_table(self, name: str, table: pd.DataFrame) -> Path:
         path = self.path / name

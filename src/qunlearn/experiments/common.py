@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..data import Dataset
 from ..poison import poison
-from ..runs import ALPHA_DECIMALS, RunDir, number_tag
+from ..runs import ALPHA_DECIMALS, CellError, RunDir, number_tag
 
 
 def cell_key(seed: int, *parts: Any) -> jax.Array:
@@ -105,28 +105,56 @@ def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_ce
     wall time). A cell's result is a table kept as ``cells/<id>.csv`` unless
     ``done(id)``, ``load(id)`` and ``save(id, result)`` say how else it is stored.
     """
-    from ..executor import LocalExecutor
+    from ..executor import CellInterrupted, LocalExecutor
 
     executor = executor or LocalExecutor()
     done, load, save = done or run_dir.has_cell, load or run_dir.read_cell, save or run_dir.write_cell
     results, todo = {}, []
+    seen = len(getattr(run_dir, "unverified", ()))
     for cell in cells:
         cid = cell_id(cell)
         if done(cid):
-            results[cid] = load(cid)
+            try:
+                results[cid] = load(cid)
+            except CellError as e:  # never trusted, never averaged in: named, and computed again
+                notice(f"{run_dir.path}: {e}; computing it again")
+                todo.append(cell)
+                continue
             if on_cell:
                 on_cell(cell, "skipped", 0.0)
         else:
             todo.append(cell)
+    unverified = list(getattr(run_dir, "unverified", ()))[seen:]
+    if unverified:
+        n = len(unverified)
+        notice(f"{run_dir.path}: {n} cell{'s' if n != 1 else ''} written before cells carried checksums "
+               f"({', '.join(p.name for p in unverified[:3])}{' ...' if n > 3 else ''}) read as tables and kept; "
+               "--fresh computes them again")
     if todo:
         handles = tuple(executor.share(s) for s in shared)
         by_id = {cell_id(c): c for c in todo}
-        for cid, result, seconds in executor.map([(cell_id(c), fn, handles + (c,)) for c in todo]):
-            save(cid, result)
-            results[cid] = result
-            if on_cell:
-                on_cell(by_id[cid], "done", seconds)
+        try:
+            for cid, result, seconds in executor.map([(cell_id(c), fn, handles + (c,)) for c in todo]):
+                save(cid, result)
+                results[cid] = result
+                if on_cell:
+                    on_cell(by_id[cid], "done", seconds)
+        except CellInterrupted as e:  # say which cell the stop costs
+            from ..progress import cell_label
+
+            from .. import executor as ex
+
+            e.label = cell_label(by_id[e.cell_id]) if e.cell_id in by_id else e.cell_id
+            ex._INTERRUPTED[:] = [e.label]
+            raise
     return results
+
+
+def notice(text: str) -> None:
+    """One line on stderr about the state of a run directory (a cell computed again, cells kept unverified)."""
+    from ..console import err
+
+    err.print(f"qunlearn: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 def check_memory(models: dict, ds: Dataset, runs: int, precision: str = "complex64") -> None:

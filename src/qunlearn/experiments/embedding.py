@@ -36,7 +36,7 @@ from ..data import Dataset
 from ..data.encoding import as_real
 from ..errors import InputError, check_alpha, check_choices, check_finite_positive, check_seed
 from ..poison import ATTACKS, flip_mask
-from .common import Result, open_run, poisoned_training_set
+from .common import Result, notice, open_run, poisoned_training_set
 
 __all__ = ["COLUMNS", "CLEAN", "NAME", "embed", "run", "cells", "label_names"]
 
@@ -258,9 +258,16 @@ def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None,
     run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     csv, png = run_dir.path / "embedding.csv", run_dir.path / "embedding.png"
     if not fresh and csv.exists() and png.exists():
-        if on_cell:
-            on_cell("t-SNE", "skipped", 0.0)
-        return EmbedResult(cfg, run_dir, pd.read_csv(csv))
+        try:
+            table = pd.read_csv(csv)
+            whole = {"panel", "x", "y"} <= set(table.columns) and len(table) > 0
+        except Exception:  # noqa: BLE001 - a garbled file: pandas raises many kinds
+            whole = False
+        if whole:
+            if on_cell:
+                on_cell("t-SNE", "skipped", 0.0)
+            return EmbedResult(cfg, run_dir, table)
+        notice(f"{run_dir.path}: embedding.csv is not a readable table; computing it again")
     t0 = time.perf_counter()
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     table = embed(ds, cfg.attacks, cfg.alpha, seed=cfg.seed, perplexity=cfg.perplexity, max_points=max_points)

@@ -32,7 +32,7 @@ from ..errors import count
 from ..runs import WEIGHT_DECIMALS, RunDir, number_tag
 from ..unlearn import resolve_weights
 from .common import Result, cell_key, check_memory, open_run, run_cells
-from .unlearning import _unlearn_one, trained_models, trained_path, unlearning_data
+from .unlearning import _unlearn_one, trained_models, trained_path, training_record, unlearning_data
 
 NAME = "sweep"
 
@@ -110,13 +110,6 @@ def _sweep_cell(cfg: SweepConfig, ds, data, trained: dict, cell) -> pd.DataFrame
     return table
 
 
-def _training_record(cfg: dict) -> dict:
-    """The part of an unlearning config that fixes the models to unlearn."""
-    keep = ("dataset", "data_options", "attack", "alpha", "runs", "seed", "precision")
-    return {**{k: cfg.get(k) for k in keep},
-            "models": {n: {k: v for k, v in m.items() if k != "unlearn"} for n, m in cfg.get("models", {}).items()}}
-
-
 def borrow_trained(cfg: SweepConfig, run_dir: RunDir, source: str | Path) -> list[str]:
     """Link the models to unlearn from the unlearning run directory ``source`` into ``run_dir``, if
     ``source`` trained them under the same settings; return the names linked."""
@@ -125,7 +118,7 @@ def borrow_trained(cfg: SweepConfig, run_dir: RunDir, source: str | Path) -> lis
         stored = json.loads((source / "config.json").read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    if _training_record(stored) != _training_record(cfg.unlearn.to_dict()):
+    if training_record(stored) != training_record(cfg.unlearn.to_dict()):
         return []
     linked = []
     for name in cfg.unlearn.models:

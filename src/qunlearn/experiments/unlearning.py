@@ -28,7 +28,6 @@ metric, value``):
 
 from __future__ import annotations
 
-import io
 import time
 import zlib
 from pathlib import Path
@@ -46,7 +45,7 @@ from ..config import UnlearnConfig
 from ..errors import InputError
 from ..losses import accuracy, bce
 from ..models.base import for_training, predict
-from ..runs import RunDir, atomic_write_bytes
+from ..runs import CellError, RunDir, identity
 from ..train import eval_epochs, fit, supervised_program
 from ..unlearn import METHODS, UnlearnData, resolve_weights
 from .common import DIVERGED, Result, drop_diverged, cell_key, check_memory, divergence, history_table, open_run, \
@@ -173,10 +172,11 @@ def unlearn_program(model, method: str, static_w: tuple, ucfg):
 # ------------------------------------------------------------------ the experiment
 
 
-def _save_npz(path, **arrays) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+def training_record(cfg: dict) -> dict:
+    """The part of an unlearning config that fixes the models to unlearn (their cells' identity)."""
+    keep = ("dataset", "data_options", "attack", "alpha", "runs", "seed", "precision")
+    return {**{k: cfg.get(k) for k in keep},
+            "models": {n: {k: v for k, v in m.items() if k != "unlearn"} for n, m in cfg.get("models", {}).items()}}
 
 
 def _flatten(tree) -> dict[str, np.ndarray]:
@@ -211,17 +211,20 @@ def trained_models(cfg: UnlearnConfig, ds, data: Split, run_dir: RunDir, executo
     """The models to unlearn of every model name (one per run), trained once and cached in the run directory."""
     path = lambda name: trained_path(run_dir.path, name)  # noqa: E731
 
+    record = training_record(cfg.to_dict())
+    # a trained model's identity: the settings that fix it (so the weight sweeps can borrow it), not the unlearning's
+    ident = lambda name: identity({**record, "models": {name: record["models"][name]}})  # noqa: E731
+
     def load(name):
         model = cfg.models[name].spec.build(ds, cfg.precision)
         like = jax.vmap(model.init)(jax.random.split(jax.random.key(0), cfg.runs))
-        with np.load(path(name)) as stored:
-            return _unflatten(like, stored)
+        return _unflatten(like, run_dir.read_arrays(path(name), ident(name)))
 
     params = run_cells(run_dir, executor, list(cfg.models), _train_cell, (cfg, ds, data),
                        on_cell=None if on_cell is None else (lambda n, st, sec: on_cell((n, "train model to unlearn"),
                                                                                        st, sec)),
                        cell_id=lambda name: name, done=lambda name: path(name).exists(), load=load,
-                       save=lambda name, p: _save_npz(path(name), **_flatten(p)))
+                       save=lambda name, p: run_dir.write_arrays(path(name), _flatten(p), ident(name)))
     return {name: jax.tree_util.tree_map(jnp.asarray, params[name]) for name in cfg.models}
 
 
@@ -376,13 +379,17 @@ def run(cfg: UnlearnConfig, workdir, *, fresh: bool = False, executor=None,
     npz = lambda cid: run_dir.cells_dir / f"{cid}.npz"  # noqa: E731
 
     def load(cid):
-        with np.load(npz(cid)) as z:
+        z = run_dir.read_arrays(npz(cid))
+        try:
             vec = {"p_val": z["p_val"], "p_forget": z["p_forget"]}
-            return run_dir.read_cell(cid), vec, float(z["seconds"]), float(z["compile_s"])
+            seconds, compile_s = float(z["seconds"]), float(z["compile_s"])
+        except KeyError as e:
+            raise CellError(npz(cid), f"lacks its array {e}") from None
+        return run_dir.read_cell(cid), vec, seconds, compile_s
 
     def save(cid, result):
         table, vec, seconds, compile_s = result
-        _save_npz(npz(cid), **vec, seconds=seconds, compile_s=compile_s)
+        run_dir.write_arrays(npz(cid), {**vec, "seconds": seconds, "compile_s": compile_s})
         run_dir.write_cell(cid, table)
 
     out = run_cells(run_dir, executor, cells(cfg), _method_cell, (cfg, ds, data, trained), on_cell,
