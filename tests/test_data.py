@@ -206,6 +206,16 @@ def _corrupt_content(path):
     np.savez(path, **data)
 
 
+def _corrupt_state(path):
+    """One state replaced by another unit vector: normalised, finite, the right shape, and wrong."""
+    with np.load(path) as npz:
+        data = dict(npz)
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=data["states"].shape[1]) + 1j * rng.normal(size=data["states"].shape[1])
+    data["states"][2] = (v / np.linalg.norm(v)).astype(np.complex64)
+    np.savez(path, **data)
+
+
 def _corrupt_params(path):
     with np.load(path) as npz:
         data = dict(npz)
@@ -213,7 +223,8 @@ def _corrupt_params(path):
     np.savez(path, **data)
 
 
-@pytest.mark.parametrize("corrupt", [_corrupt_garbage, _corrupt_truncate, _corrupt_content, _corrupt_params])
+@pytest.mark.parametrize("corrupt", [_corrupt_garbage, _corrupt_truncate, _corrupt_content, _corrupt_params,
+                                     _corrupt_state])
 def test_xxz_corrupt_cache_is_refused_then_rebuilt(cache_dir, corrupt):
     good = load("xxz", n_spins=4, n_per_class=3)
     path = Path(good.info["cache_path"])

@@ -263,6 +263,9 @@ def _compute(params: dict) -> dict:
     return {"states": states, "deltas": deltas, "labels": labels, "energies": energies, "gaps": gaps}
 
 
+_EIGEN_TOL = 1e-4  # |H psi - E psi| of a cached state, relative to max(1, |E|) (states are stored as complex64)
+
+
 def _verify(data: dict, params: dict, stored_params: str) -> None:
     """Raise ValueError unless the cached arrays are the grid for ``params``."""
     text, _ = _cache_key(params)
@@ -285,6 +288,12 @@ def _verify(data: dict, params: dict, stored_params: str) -> None:
         raise ValueError("states not normalised")
     if np.any(data["gaps"] < -1e-8):
         raise ValueError("negative gaps")
+    for k, delta in enumerate(deltas):  # each state an eigenvector of its own H, at its stored energy
+        psi = data["states"][k].astype(np.complex128)
+        h_psi = xxz_hamiltonian(params["n_spins"], delta) @ psi
+        scale = max(1.0, abs(float(data["energies"][k])))
+        if np.linalg.norm(h_psi - data["energies"][k] * psi) > _EIGEN_TOL * scale:
+            raise ValueError(f"state {k} (Delta = {delta:.4g}) is not the ground state of its Hamiltonian")
 
 
 def _read_cache(path: Path, params: dict) -> dict | None:
