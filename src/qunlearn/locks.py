@@ -125,14 +125,14 @@ def holder(directory: str | os.PathLike) -> dict | None:
     return info if isinstance(info, dict) else None
 
 
-def _busy(directory: Path) -> InputError:
+def _holder_text(directory: Path) -> str:
     who = holder(directory)
-    if who:
-        by = f"PID {who.get('pid')}: {who.get('command')}, since {who.get('since')}"
-    else:
-        by = "another process"
-    return InputError(f"{directory} is in use by another qunlearn command ({by}); wait for it to finish, or "
-                      "rerun with --wait (wait=True in Python) to wait for it", path="out")
+    return f"PID {who.get('pid')}: {who.get('command')}, since {who.get('since')}" if who else "another process"
+
+
+def _busy(directory: Path) -> InputError:
+    return InputError(f"{directory} is in use by another qunlearn command ({_holder_text(directory)}); wait for it "
+                      "to finish, or rerun with --wait (wait=True in Python) to wait for it", path="out")
 
 
 def take(directory: str | os.PathLike, wait: bool | None = None) -> None:
@@ -158,7 +158,7 @@ def take(directory: str | os.PathLike, wait: bool | None = None) -> None:
         if time.monotonic() - note >= WAIT_NOTE_S:
             from .console import err
 
-            err.print(f"waiting for {path}: {_busy(path).args[0].split('(', 1)[1].split(')')[0]}", highlight=False)
+            err.print(f"waiting for {path}, in use by {_holder_text(path)}", highlight=False, markup=False)
             note = time.monotonic()
         time.sleep(0.2)
         free = lock.try_acquire()
