@@ -481,6 +481,8 @@ def test_a_stop_comes_within_seconds_and_names_the_cell_it_loses(tmp_path, tiny_
             proc.wait()
     assert proc.returncode == 130 and waited < 10, (waited, err[-1500:])
     assert "Traceback" not in err and "mlp label-flip alpha=0.00" in err and "lost" in err, err[-1500:]
+    line = next(x for x in err.splitlines() if "interrupted" in x)
+    assert "lost" in line and line.rstrip().endswith("resume"), line  # one line, never wrapped
     assert not list((out / "cells").glob("*.csv"))  # nothing half-done was saved
 
 
@@ -576,3 +578,46 @@ def test_kill_9_at_random_moments_then_resume_gives_identical_tables(tmp_path, t
         for t, data in tables.items():
             assert (out / t).read_bytes() == data, (trial, t)
         assert not list(out.rglob("*.tmp")), trial  # the killed run's temporary files are gone
+
+
+# ------------------------------------------------------------------ found by a hostile probe of the CLI
+
+
+def test_a_lock_file_that_is_a_link_is_refused_and_its_target_untouched(finished, tmp_path, capsys):
+    run, args, table = _copy(finished, tmp_path)
+    precious = tmp_path / "passwd-copy"
+    precious.write_text("root:x:0:0\n")
+    (run / ".qunlearn.lock").symlink_to(precious)
+    capsys.readouterr()
+    assert run_cli(args) == 2
+    assert "not qunlearn's lock file" in capsys.readouterr().err
+    assert precious.read_text() == "root:x:0:0\n" and (run / ".qunlearn.lock").is_symlink()
+
+
+def test_a_users_report_files_are_never_deleted_or_overwritten(finished, tmp_path, capsys):
+    run, args, table = _copy(finished, tmp_path)
+    (run / "report.md").write_text("my own notes")
+    assert run_cli(["report", str(run)]) == 2
+    assert "report.md was not written by qunlearn" in capsys.readouterr().err
+    assert run_cli([*args, "--fresh"]) == 2  # --fresh refuses a run holding a file it did not write
+    assert (run / "report.md").read_text() == "my own notes"
+    (run / "report.md").unlink()
+    assert run_cli(["report", str(run)]) in (0, None)  # its own report it rewrites freely
+    assert run_cli(["report", str(run)]) in (0, None)
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:99999", "tcp://127.0.0.1:abc"])
+def test_a_scheduler_address_without_a_valid_port_is_one_line(tmp_path, capsys, address):
+    pytest.importorskip("distributed")
+    from qunlearn.executor import DaskExecutor
+
+    with pytest.raises(InputError, match="no valid port"):
+        DaskExecutor(scheduler=address)
+
+
+def test_a_toml_date_in_data_options_is_refused_in_one_line(tmp_path, capsys):
+    f = tmp_path / "c.toml"
+    f.write_text('preset = "quick"\n[mnist.poison]\ndata_options = {n_per_class = 1979-05-27}\n')
+    assert run_cli(["poison", "--config", str(f), "--model", "mlp", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "n_per_class" in err and "date" in err, err

@@ -220,11 +220,16 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(rv, int) and not isinstance(rv, bool) and rv:
             # typer turns Ctrl-C / SIGTERM into Exit(130) and, without standalone mode, returns the code
             if rv == 130:
-                err.print(_interrupted(None), highlight=False)
+                err.print(_interrupted(None), highlight=False, markup=False, soft_wrap=True)
             return _exit(rv)
     except InputError as e:
         err.print(f"qunlearn: error: {e}", highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
+    except ImportError as e:  # a library that cannot load: a broken installation or a memory limit
+        why = str(e).replace("\n", " ")[:200]
+        err.print(f"qunlearn: error: a library could not be loaded ({why}); check the installation (pip install -e .) "
+                  "and any memory limit (ulimit -v)", highlight=False, markup=False, soft_wrap=True)
+        return _exit(FAULT_EXIT)
     except (OSError, MemoryError) as e:  # the environment's fault: disk full, read-only folder, out of memory
         err.print(f"qunlearn: error: {fault_line(e)}", highlight=False, markup=False, soft_wrap=True)
         return _exit(FAULT_EXIT)
@@ -239,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                   highlight=False, markup=False, soft_wrap=True)
         return _exit(2)
     except (typer.Abort, KeyboardInterrupt) as e:
-        err.print(_interrupted(e), highlight=False, markup=False)
+        err.print(_interrupted(e), highlight=False, markup=False, soft_wrap=True)
         return _exit(130)
     except typer.Exit as e:
         return _exit(e.exit_code)
@@ -271,6 +276,17 @@ def _stop_on_sigterm() -> None:
 
         clear_stop()
         signal.signal(signal.SIGTERM, stop)
+        if hasattr(signal, "SIGHUP"):  # a closed terminal stops a run as SIGTERM does
+            signal.signal(signal.SIGHUP, stop)
+        if not getattr(sys.unraisablehook, "qunlearn", False):
+            default_hook = sys.unraisablehook
+
+            def quiet_stop(unraisable):  # a stop that landed in a callback (JAX's gc hook): the flag still stops
+                if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+                    default_hook(unraisable)
+
+            quiet_stop.qunlearn = True
+            sys.unraisablehook = quiet_stop
 
 
 def _exit(code: int) -> int:

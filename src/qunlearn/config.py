@@ -141,6 +141,22 @@ def _methods() -> tuple[str, ...]:
 
 Dataset = Annotated[str, BeforeValidator(_unnamed(_check_dataset))]
 Models = Annotated[dict[str, ModelConfig], BeforeValidator(_some_models)]
+def _plain_options(options: Any) -> Any:
+    """Data options are plain values (strings, numbers, booleans and lists of them): what a run records."""
+    if not isinstance(options, dict):
+        raise InputError(f"must be a table such as {{n_per_class = 250}}, got {options!r}")
+
+    def plain(v):
+        return isinstance(v, (str, int, float, bool)) or (isinstance(v, (list, tuple)) and all(plain(x) for x in v))
+
+    for k, v in options.items():
+        if not plain(v):
+            raise InputError(f"{k} = {v!r} is a {type(v).__name__}, not a value qunlearn takes; use a number, "
+                             "a string or a list of them", path=str(k))
+    return dict(options)
+
+
+DataOptions = Annotated[dict, BeforeValidator(_plain_options)]
 Attacks = Choices(_attacks, "attack")
 Alphas = Annotated[Grid(Alpha, MAX_GRID), _distinct_at(ALPHA_DECIMALS, "noise ratio")]
 
@@ -174,7 +190,7 @@ class PoisonConfig(_Experiment):
     """The noise-ratio sweep: every (model, attack, alpha) cell, ``runs`` runs each."""
 
     dataset: Dataset = "mnist"
-    data_options: dict = Field(default_factory=dict)
+    data_options: DataOptions = Field(default_factory=dict)
     models: Models = Field(default_factory=dict)
     attacks: Attacks = ATTACKS
     alphas: Alphas = ALPHA_GRID
@@ -203,7 +219,7 @@ class UnlearnConfig(_Experiment):
     """Poison at one alpha, train the model to unlearn, run every method for every run."""
 
     dataset: Dataset = "mnist"
-    data_options: dict = Field(default_factory=dict)
+    data_options: DataOptions = Field(default_factory=dict)
     models: Models = Field(default_factory=dict)  # each with an unlearning schedule
     attack: Annotated[str, BeforeValidator(_one_attack)] = "label-flip"
     alpha: Annotated[Alpha, AfterValidator(_forgets)] = 0.3
@@ -298,7 +314,7 @@ class LandscapeConfig(_Experiment):
     """The loss-landscape study: clean and noisy models per seed, Hessian trace on held-out points."""
 
     dataset: Dataset = "mnist"
-    data_options: dict = Field(default_factory=dict)
+    data_options: DataOptions = Field(default_factory=dict)
     models: Models = Field(default_factory=dict)
     alphas: Annotated[Alphas, AfterValidator(_noisy_only)] = (0.2, 0.3, 0.4)
     seeds: Grid(Seed, MAX_GRID) = (0, 42, 123, 1024, 2048)
@@ -334,7 +350,7 @@ class EmbedConfig(_Experiment):
     """t-SNE panels of the training set: clean and poisoned by each attack at ``alpha``."""
 
     dataset: Dataset = "mnist"
-    data_options: dict = Field(default_factory=dict)
+    data_options: DataOptions = Field(default_factory=dict)
     attacks: Attacks = ATTACKS
     alpha: Alpha = 0.3
     seed: Seed = 0

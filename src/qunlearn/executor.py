@@ -174,9 +174,14 @@ def _handshake(address: str, timeout: float) -> None:
     from distributed.comm import connect
 
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    if parts.scheme in ("tcp", "tls") and parts.hostname and parts.port:
+    try:
+        port = parts.port
+    except ValueError:
+        raise InputError(f"the dask scheduler address {address!r} has no valid port (1 to 65535); use "
+                         "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786") from None
+    if parts.scheme in ("tcp", "tls") and parts.hostname and port:
         try:  # a closed port is refused at once, not after Dask's retries
-            socket.create_connection((parts.hostname, parts.port), timeout=timeout).close()
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
         except OSError as e:
             raise InputError(f"cannot reach the dask scheduler {address!r} ({e.strerror or e}); check the address "
                              "and port") from None

@@ -38,7 +38,10 @@ class _Lock:
 
     def try_acquire(self) -> bool:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+                raise InputError(f"{self.path} is not qunlearn's lock file (a link or not a regular file); remove it, "
+                                 "or choose another --out", path="out")
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
             try:
                 if not _lock_fd(fd):
                     os.close(fd)
@@ -149,6 +152,8 @@ def take(directory: str | os.PathLike, wait: bool | None = None) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
         free = lock.try_acquire()
+    except InputError:
+        raise
     except OSError as e:  # a read-only folder: a fault of the environment, said in one line by the caller
         raise OSError(e.errno, e.strerror, str(path / LOCK_NAME)) from None
     note = time.monotonic()

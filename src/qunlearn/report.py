@@ -358,6 +358,12 @@ def write(path: str | Path, wait: bool = False) -> tuple[Path, Path, list[Claim]
         found = claims(run)
         doc = build(run, found)
         md, page = run.path / "report.md", run.path / "report.html"
+        from .runs import own_report
+
+        for f in (md, page):
+            if f.exists() and not own_report(f):
+                raise InputError(f"{f} was not written by qunlearn; it deletes or overwrites only its own files: "
+                                 "move it away, then rerun")
         atomic_write_text(md, "\n\n".join(doc.md) + "\n")
         atomic_write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>qunlearn report</title>"
                           f"<style>{_CSS}</style></head><body>" + "\n".join(doc.html) + "</body></html>\n")

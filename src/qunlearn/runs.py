@@ -181,6 +181,21 @@ def read_record(path: Path) -> dict | None:
     return None
 
 
+REPORT_MARKS = {"report.md": b"# qunlearn report", "report.html": b"<title>qunlearn report</title>"}
+
+
+def own_report(path: Path) -> bool:
+    """False for a report.md / report.html that qunlearn did not write (it starts with its mark); True else."""
+    mark = REPORT_MARKS.get(path.name)
+    if mark is None or not path.is_file() or path.is_symlink():
+        return mark is None
+    try:
+        with open(path, "rb") as fh:
+            return mark in fh.read(512)
+    except OSError:
+        return False
+
+
 def _content(directory: Path) -> list[Path]:
     """What a directory holds besides a run lock."""
     return [c for c in directory.iterdir() if c.name != locks.LOCK_NAME]
@@ -204,7 +219,7 @@ def foreign_files(path: Path) -> list[Path]:
             else:
                 out.append(p)
         elif not (p.is_file() and (p.name in OWN_TABLES or p.name == locks.LOCK_NAME
-                                   or p.suffix in OWN_FIGURE_SUFFIXES or _is_tmp(p.name))):
+                                   or p.suffix in OWN_FIGURE_SUFFIXES or _is_tmp(p.name))) or not own_report(p):
             out.append(p)
     return out
 
