@@ -38,9 +38,7 @@ class _Lock:
 
     def try_acquire(self) -> bool:
         while True:
-            if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
-                raise InputError(f"{self.path} is not qunlearn's lock file (a link or not a regular file); remove it, "
-                                 "or choose another --out", path="out")
+            self.check_regular()
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
             try:
                 if not _lock_fd(fd):
@@ -59,6 +57,24 @@ class _Lock:
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, info.encode())
         return True
+
+    def check_regular(self) -> None:
+        """Refuse a lock path that is a link or not a regular file: it is never opened for writing."""
+        if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+            raise InputError(f"{self.path} is not qunlearn's lock file (a link or not a regular file); remove it, "
+                             "or choose another --out", path="out")
+
+    def is_free(self) -> bool:
+        """Whether nobody holds the lock now: a probe that writes nothing (the file is opened read-only)."""
+        self.check_regular()
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            free = _lock_fd(fd)
+            if free:
+                _unlock_fd(fd)
+        finally:
+            os.close(fd)
+        return free
 
     def release(self) -> None:
         if self.fd is not None:
@@ -177,14 +193,12 @@ def check_free(directory: str | os.PathLike) -> None:
     path = Path(directory)
     if not (path / LOCK_NAME).exists() or held(path) or (_SCOPES and _SCOPES[-1]["wait"]):
         return
-    lock = _Lock(path)
     try:
-        free = lock.try_acquire()
+        free = _Lock(path).is_free()
     except OSError:
-        return  # a read-only directory: taking the lock will say what is wrong
+        return  # unreadable, or gone meanwhile: taking the lock will say what is wrong
     if not free:
         raise _busy(path)
-    lock.release()
 
 
 def held(directory: str | os.PathLike) -> bool:

@@ -15,6 +15,7 @@ Reusing a directory whose config differs is refused, naming the differences.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -286,6 +287,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _check_seal(path: Path, seal: str, digest: str, ident: str) -> None:
+    """Refuse a cell whose seal (``... sha256=<hex> config=<hex>``) does not match its content or its config."""
+    fields = dict(f.split("=", 1) for f in seal.split() if "=" in f)
+    if fields.get("sha256") != digest:
+        raise CellError(path, "fails its checksum (cut short or changed since it was written)")
+    if fields.get("config") != ident:
+        raise CellError(path, "was computed for other settings than this run's")
+
+
 def seal_csv(table: pd.DataFrame, ident: str) -> bytes:
     buf = io.StringIO()
     table.to_csv(buf, index=False)
@@ -303,11 +313,7 @@ def read_sealed_csv(path: Path, ident: str) -> tuple[pd.DataFrame, bool]:
     sealed = data.startswith(SEAL)
     if sealed:
         head, _, body = data.partition(b"\n")
-        fields = dict(f.split("=", 1) for f in head.decode(errors="replace").split()[2:] if "=" in f)
-        if fields.get("sha256") != _sha(body):
-            raise CellError(path, "fails its checksum (cut short or changed since it was written)")
-        if fields.get("config") != ident:
-            raise CellError(path, "was computed for other settings than this run's")
+        _check_seal(path, head.decode(errors="replace"), _sha(body), ident)
     else:
         body = data
     try:
@@ -356,11 +362,7 @@ def read_sealed_npz(path: Path, ident: str) -> tuple[dict, bool]:
     seal = arrays.pop(_SEAL_KEY, None)
     if seal is None:
         return arrays, False
-    fields = dict(f.split("=", 1) for f in str(seal).split() if "=" in f)
-    if fields.get("sha256") != _arrays_sha(arrays):
-        raise CellError(path, "fails its checksum (cut short or changed since it was written)")
-    if fields.get("config") != ident:
-        raise CellError(path, "was computed for other settings than this run's")
+    _check_seal(path, str(seal), _arrays_sha(arrays), ident)
     return arrays, True
 
 
@@ -464,9 +466,9 @@ class RunDir:
         Names that would meet here are refused when a config is built (:func:`check_names`)."""
         return "__".join(_slug(p) for p in parts)
 
-    @property
+    @functools.cached_property
     def config_id(self) -> str:
-        """The identity of the config its cells are computed for (a hash of the stored config)."""
+        """The identity of the config its cells are computed for (a hash of the stored config, once)."""
         return identity(self.config)
 
     def has_cell(self, cell_id: str) -> bool:
