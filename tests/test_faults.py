@@ -551,6 +551,23 @@ def test_a_learning_rate_that_rounds_to_zero_is_refused(tmp_path, capsys):
     assert "rounds to 0" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("lr", [1e-40, 1e-39])
+def test_a_subnormal_learning_rate_is_refused(lr, tmp_path, capsys):
+    """A float32 subnormal survives the cast but XLA flushes it (and every update it scales) to 0: no learning."""
+    import jax
+    import jax.numpy as jnp
+
+    flushed = jax.jit(lambda a, b: a * b)(jnp.float32(lr), jnp.float32(1.0))
+    assert float(flushed) == 0.0  # the flush this guards against
+    mlp = QUICK["poison"].models["mlp"]
+    with pytest.raises(InputError, match=r"subnormal in complex64.*flushes it to 0"):
+        QUICK["poison"].replace(models={"mlp": mlp.replace(train=mlp.train.replace(lr=lr))})
+    assert run_cli(["poison", "--preset", "quick", "--model", "mlp", "--lr", str(lr), "--out",
+                    str(tmp_path / "run")]) == 2
+    assert "subnormal" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    QUICK["poison"].replace(models={"mlp": mlp.replace(train=mlp.train.replace(lr=2e-38))})  # normal: accepted
+
+
 # ------------------------------------------------------------------ 7. kill -9 at random moments
 
 

@@ -101,6 +101,18 @@ def _smallest(precision: str) -> float:
     return float(np.finfo(_real_dtype(precision)).smallest_subnormal)
 
 
+def _tiny(precision: str) -> float:
+    import numpy as np
+
+    return float(np.finfo(_real_dtype(precision)).tiny)
+
+
+def _subnormal(value: float, precision: str) -> bool:
+    """Whether ``value`` is a subnormal number of the precision: XLA on CPU flushes those (and products with them)
+    to 0, so a learning rate there would silently train nothing."""
+    return 0 < abs(value) < _tiny(precision)
+
+
 def is_dataset(dataset: Any) -> bool:
     """A built-in dataset name, a registered one (``qunlearn.data.register_dataset``) or a path to a .npz file."""
     if dataset in DATASET_NAMES:
@@ -178,6 +190,10 @@ class _Experiment(Schema):
                 if t is not None and _rounds_to_zero(t.lr, precision):
                     raise InputError(f"model {name!r}: {what} {t.lr!r} rounds to 0 in {precision} (its smallest "
                                      f"positive number is {_smallest(precision):.3g}); use a value such as 0.01")
+                if t is not None and _subnormal(t.lr, precision):
+                    raise InputError(f"model {name!r}: {what} {t.lr!r} is subnormal in {precision} (below "
+                                     f"{_tiny(precision):.3g}) and XLA flushes it to 0, so nothing would be learned; "
+                                     "use a value such as 0.01")
         for method, w in getattr(self, "weights", {}).items():
             for k, v in w.items():
                 if isinstance(v, (int, float)) and abs(v) > big:
