@@ -654,6 +654,51 @@ def test_retrain_oracle_runs_but_is_not_reported(setup, tmp_path, monkeypatch):
     assert set(saved["method"]) == {"finetune"}
 
 
+def _knowing_vectors(data, runs, evals=2, conf=0.9):
+    """Outputs of a model that knows every true label and nothing of membership: p(y=1) = 0.9 for class 1."""
+    pf = np.where(data.y_forget_true == 1, conf, 1 - conf)[:, None, :].repeat(evals, 1)
+    pv = np.broadcast_to(np.where(DS.y_val == 1, conf, 1 - conf), (runs, evals, DS.y_val.size))
+    return {"p_forget": pf.astype(np.float32), "p_val": np.asarray(pv, np.float32)}
+
+
+def test_membership_attack_reads_membership_not_the_flipped_labels(setup, monkeypatch):
+    """The forget set carries flipped labels. A model that never saw it but knows every true label gives its
+    members a large loss; clean held-out points would get a small one, and the attack would score 1.0 for a
+    model that remembers nothing. The non-members are therefore held-out points with flipped labels too: the
+    same model then gives both groups the same losses."""
+    cfg, data = setup["cfg"], setup["data"]
+    vec = _knowing_vectors(data, RUNS)
+    seen = []
+    monkeypatch.setattr(unlearning.metrics, "mia_auc", lambda m, n, **kw: seen.append((m, n)) or 0.5)
+    unlearning.posthoc_table(cfg, DS, "mlp", data, {"retrain": vec}, {"retrain": (1.0, 0.1)}, 3)
+    assert len(seen) == 2 * RUNS
+    for members, nonmembers in seen:
+        np.testing.assert_allclose(nonmembers, -np.log(np.float32(0.1)), rtol=1e-6)  # every label flipped
+        np.testing.assert_allclose(np.unique(members), np.unique(nonmembers))  # nothing tells them apart
+    feature = make_cfg(attack="feature-randomization")  # keeps labels: the held-out points keep theirs
+    np.testing.assert_array_equal(unlearning.nonmember_labels(feature, DS), DS.y_val)
+    np.testing.assert_array_equal(unlearning.nonmember_labels(cfg, DS), 1 - DS.y_val)
+
+
+def test_membership_gap_is_the_distance_from_the_oracles_score(setup):
+    cfg, data = setup["cfg"], setup["data"]
+    knowing = _knowing_vectors(data, RUNS)
+    memorised = dict(knowing, p_forget=np.where(data.y_forget == 1, 0.99, 0.01)[:, None, :].repeat(2, 1))
+    table = unlearning.posthoc_table(cfg, DS, "mlp", data, {"retrain": knowing, "finetune": memorised},
+                                     {"retrain": (1.0, 0.1), "finetune": (1.0, 0.1)}, 3)
+    get = lambda method, metric: table[(table["method"] == method) & (table["metric"] == metric)].set_index(  # noqa
+        ["run", "step"])["value"].sort_index()
+    for method in ("retrain", "finetune"):
+        oracle = get(method, "mia_auc_oracle")
+        assert list(oracle.index.get_level_values("step")) == [3] * RUNS  # the last step only
+        pd.testing.assert_series_equal(oracle, get("retrain", "mia_auc").xs(3, level="step", drop_level=False),
+                                       check_names=False)
+        gap = get(method, "mia_gap")
+        np.testing.assert_allclose(gap, get(method, "mia_auc").xs(3, level="step") - oracle.xs(3, level="step"))
+    np.testing.assert_array_equal(get("retrain", "mia_gap"), 0.0)  # the oracle's own gap: 0 by construction
+    assert (get("finetune", "mia_gap") > 0.3).all()  # a model that remembers the flipped labels is exposed
+
+
 # ---------------------------------------------------------------- 8. bad input
 
 

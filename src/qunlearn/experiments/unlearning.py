@@ -16,14 +16,17 @@ metric, value``):
   non-finite: such a run is reported and excluded from every mean); a noisy QNN also
   ``val_z_se`` (the standard error of its measured ``<Z>`` on the validation states);
 * ``results.csv``: the final step of the above plus ``mia_auc`` (membership
-  inference on per-sample losses, forget vs held-out), ``oracle_agreement_val``,
+  inference on per-sample losses, forget vs held-out points whose labels are
+  poisoned as the forget set's are), ``mia_auc_oracle`` (the retrain oracle's
+  ``mia_auc`` on the same run: the attack's target, not 0.5) and ``mia_gap``
+  (``mia_auc - mia_auc_oracle``, 0 for the oracle itself), ``oracle_agreement_val``,
   ``oracle_agreement_forget``, ``oracle_kl_val``, ``oracle_kl_forget`` (against
   the retrain oracle of the same run), ``time_s``, ``compile_s`` and
   ``speedup`` (retrain time / method time); ``mia_auc`` also at step 0. With
   ``shots`` (the study under noise), for QNNs and every N in it, also
   ``mia_auc_shotsN``, ``forget_poison_acc_shotsN`` and ``val_acc_shotsN``: the
   same metrics from outputs estimated with N measurements, as a device gives
-  them (steps 0 and last).
+  them (steps 0 and last), with ``mia_auc_oracle_shotsN`` and ``mia_gap_shotsN``.
 """
 
 from __future__ import annotations
@@ -272,24 +275,55 @@ def shot_rows(cfg: UnlearnConfig, ds, name: str, data, method: str, r: int, pf, 
         rng = np.random.default_rng([cfg.seed, r, n, zlib.crc32(f"{name}/{method}".encode())])
         qf, qv = shot_outputs(pf, scale, n, rng), shot_outputs(pv, scale, n, rng)
         members = metrics.per_sample_bce(qf, data.y_forget[r])
-        heldout = metrics.per_sample_bce(qv, ds.y_val)
+        heldout = metrics.per_sample_bce(qv, nonmember_labels(cfg, ds))
         rows += [(method, r, step, f"mia_auc_shots{n}", metrics.mia_auc(members, heldout, seed=r)),
                  (method, r, step, f"forget_poison_acc_shots{n}", metrics.accuracy(qf, data.y_forget[r])),
                  (method, r, step, f"val_acc_shots{n}", metrics.accuracy(qv, ds.y_val))]
     return rows
 
 
+def nonmember_labels(cfg: UnlearnConfig, ds) -> np.ndarray:
+    """The labels of the membership attack's non-members, the held-out points, poisoned as the forget set is.
+
+    Every forget point of a label-flip poisoning carries a flipped label, so a loss-based attack against clean
+    held-out points would separate wrong labels from right ones whether or not the model remembers the samples
+    (the retrain oracle, which never saw the forget set, would score far above 0.5). Against held-out points
+    whose labels are flipped too, a model that knows nothing of membership scores 0.5. Feature randomisation
+    keeps the labels (its forget points are random inputs), so the held-out points keep theirs.
+    """
+    y = np.asarray(ds.y_val)
+    return (1 - y).astype(y.dtype) if cfg.attack == "label-flip" else y
+
+
+def oracle_gap_rows(table: pd.DataFrame, last_step: int) -> pd.DataFrame:
+    """``mia_auc_oracle`` (the retrain oracle's last-step score on the same run) and ``mia_gap`` (the score minus
+    the oracle's) for every membership metric (``mia_auc``, ``mia_auc_shotsN``) of every method: the attack's
+    target is the oracle's score, not 0.5. Empty without the oracle's rows."""
+    last = table[(table["step"] == last_step) & table["metric"].str.match(r"mia_auc(_shots\d+)?$")]
+    oracle = last[last["method"] == "retrain"].set_index(["run", "metric"])["value"]
+    if oracle.empty:
+        return table.iloc[:0]
+    ref = oracle.reindex(pd.MultiIndex.from_arrays([last["run"], last["metric"]])).to_numpy()
+    suffix = last["metric"].str.slice(len("mia_auc"))
+    both = [last.assign(metric="mia_auc_oracle" + suffix, value=ref),
+            last.assign(metric="mia_gap" + suffix, value=last["value"].to_numpy() - ref)]
+    return pd.concat(both, ignore_index=True)
+
+
 def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing: dict, last_step: int) -> pd.DataFrame:
-    """MIA AUC, oracle agreement / KL against retrain, and time, per method and run; with ``cfg.shots``, MIA AUC,
-    poison memory and validation accuracy from finite-shot outputs too."""
+    """MIA AUC (against held-out points poisoned as the forget set is; :func:`nonmember_labels`) with the retrain
+    oracle's score and the gap to it (:func:`oracle_gap_rows`), oracle agreement / KL against retrain, and time,
+    per method and run; with ``cfg.shots``, MIA AUC, poison memory and validation accuracy from finite-shot
+    outputs too."""
     rows = []
     oracle = vectors.get("retrain")
+    y_nonmember = nonmember_labels(cfg, ds)
     for method, vec in vectors.items():
         for r in range(cfg.runs):
             pf, pv = vec["p_forget"][r], vec["p_val"][r]  # (evals, n)
             for step_i, step in ((0, 0), (-1, last_step)):
                 members = metrics.per_sample_bce(pf[step_i], data.y_forget[r])
-                heldout = metrics.per_sample_bce(pv[step_i], ds.y_val)
+                heldout = metrics.per_sample_bce(pv[step_i], y_nonmember)
                 rows.append((method, r, step, "mia_auc", metrics.mia_auc(members, heldout, seed=r)))
                 rows += shot_rows(cfg, ds, name, data, method, r, pf[step_i], pv[step_i], step)
             if oracle is not None:
@@ -305,6 +339,7 @@ def posthoc_table(cfg: UnlearnConfig, ds, name: str, data, vectors: dict, timing
             if "retrain" in timing:
                 rows.append((method, r, last_step, "speedup", timing["retrain"][0] / max(seconds, 1e-9)))
     table = pd.DataFrame(rows, columns=["method", "run", "step", "metric", "value"])
+    table = pd.concat([table, oracle_gap_rows(table, last_step)], ignore_index=True)
     for i, (k, v) in enumerate(dict(dataset=cfg.dataset, model=name, attack=cfg.attack, alpha=cfg.alpha).items()):
         table.insert(i, k, v)
     return table
@@ -329,7 +364,7 @@ class UnlearnResult(Result):
     """Unlearning tables: ``history`` (every epoch) and ``results`` (final step, post-hoc metrics, timing)."""
 
     COLUMNS = (("val_acc", "val acc"), ("retain_acc", "retain acc"), ("forget_acc", "forget acc (true)"),
-               ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"),
+               ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"), ("mia_gap", "MIA gap vs oracle"),
                ("oracle_agreement_val", "oracle agree (val)"), ("oracle_kl_val", "oracle KL (val)"),
                ("time_s", "time s"), ("speedup", "speedup vs retrain"))
 
