@@ -157,6 +157,70 @@ def _means(results: pd.DataFrame, metric: str, **where) -> pd.Series:
     return t.groupby("alpha")["value"].mean()
 
 
+def _runs(results: pd.DataFrame, metric: str, alpha: float | None = None, **where) -> np.ndarray:
+    """The per-run values of ``metric`` (at ``alpha``, if given; else each run's mean over the alphas)."""
+    t = results[results["metric"] == metric]
+    for k, v in where.items():
+        t = t[t[k] == v]
+    if alpha is not None:
+        t = t[np.isclose(t["alpha"].to_numpy(dtype=float), alpha)]
+    return t.groupby("run")["value"].mean().to_numpy(dtype=float)
+
+
+def compare_runs(a, b) -> int | None:
+    r"""Which of two means over runs is larger, or 0 for a tie: the claims' rule for comparing two models.
+
+    The means differ when :math:`|\bar a - \bar b| > \sqrt{s_a^2 / n_a + s_b^2 / n_b}`, the standard error of
+    the difference (``s`` the sample standard deviation, taken as 0 for a single run), and the difference is
+    not 0. Otherwise the difference lies within the runs' spread: a tie, which a claim reports as not tested at
+    this size, never as held or not held. Returns 1 (a larger), -1 (b larger), 0 (tie) or None (no values).
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not a.size or not b.size or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return None
+    var = lambda x: float(np.var(x, ddof=1)) / x.size if x.size > 1 else 0.0  # noqa: E731
+    diff = float(a.mean() - b.mean())
+    if diff == 0 or abs(diff) <= math.sqrt(var(a) + var(b)):
+        return 0
+    return 1 if diff > 0 else -1
+
+
+class Verdict:
+    """A claim's status built from its conditions: a failed condition makes it not held; otherwise a tie (a
+    comparison within the runs' spread) makes it not tested, with the ties named; otherwise held."""
+
+    def __init__(self):
+        self.failed, self.ties = False, []
+
+    def check(self, ok: bool) -> bool:
+        self.failed |= not ok
+        return ok
+
+    def order(self, what: str, a, b, want: int, allow_equal: bool = False) -> int | None:
+        """Require ``compare_runs(a, b) == want`` (or a tie, with ``allow_equal``); a tie is recorded."""
+        c = compare_runs(a, b)
+        if c == 0 and not allow_equal:
+            self.ties.append(f"{what}: {_pm(np.mean(a), _std(a))} vs {_pm(np.mean(b), _std(b))}")
+        elif c is not None and c != 0:
+            self.check(c == want)
+        return c
+
+    def status(self) -> str:
+        return NOT_HELD if self.failed else UNTESTED if self.ties else HELD
+
+    def note(self) -> str:
+        """The reason a tie leaves the claim not tested ('' without ties)."""
+        if not self.ties or self.failed:
+            return ""
+        return ("; not tested at this size: a tie within the runs' spread (difference of the means not larger "
+                "than its standard error) in " + "; ".join(self.ties))
+
+
+def _std(x) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.std(x, ddof=1)) if x.size > 1 else math.nan
+
+
 def _at(series: pd.Series, alpha: float) -> float:
     hit = series[np.isclose(series.index.to_numpy(dtype=float), alpha)]
     return float(hit.iloc[0]) if len(hit) else math.nan

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._lazy import lazy
 from ..registry import ClaimRule, Experiment, Step
-from ..report import HELD, NOT_HELD, UNTESTED, Claim, _at, _describe, _means, _pm
+from ..report import HELD, NOT_HELD, UNTESTED, Claim, Verdict, _at, _describe, _means, _pm
 from .poison import poison_table, train_table
 
 np = lazy("numpy")
@@ -50,26 +50,32 @@ def _claim7(d, res, part) -> Claim:
     statement = "Beyond the paper: under device noise, finetuning still leaves the QNN with less poison memory " \
                 "than the MLP, also as a device measures it (finite shots)."
     rule = "After finetune, every noisy QNN's poison memory (forget-set accuracy on the flipped labels) is below " \
-           "the MLP's, from exact outputs and from 1000-shot outputs."
+           "the MLP's, from exact outputs and from 1000-shot outputs (a difference within the runs' spread is a " \
+           "tie: not tested)."
     last = res[res["step"] == res.groupby("model")["step"].transform("max")]
-    get = lambda model, metric: last[(last["model"] == model) & (last["method"] == "finetune")  # noqa: E731
-                                     & (last["metric"] == metric)]["value"].mean()
+    sel = lambda model, metric: last[(last["model"] == model) & (last["method"] == "finetune")  # noqa: E731
+                                     & (last["metric"] == metric)].groupby("run")["value"].mean().to_numpy()
+    get = lambda model, metric: float(np.mean(sel(model, metric))) if sel(model, metric).size else math.nan  # noqa
     mlp = get("mlp", "forget_poison_acc")
     noisy = _noisy_models(part)
-    parts, ok, tested = [], True, False
+    parts, tested, verdict = [], False, Verdict()
     for m in noisy:
-        q, q_shots, mia = (get(m, "forget_poison_acc"), get(m, "forget_poison_acc_shots1000"),
-                           get(m, "mia_auc_shots1000"))
+        q, q_shots, mia, gap = (get(m, "forget_poison_acc"), get(m, "forget_poison_acc_shots1000"),
+                                get(m, "mia_auc_shots1000"), get(m, "mia_gap_shots1000"))
         if any(math.isnan(v) for v in (q, q_shots, mlp)):
             continue
-        tested, ok = True, ok and q < mlp and q_shots < mlp
-        parts.append(f"{m}: poison memory {q:.3f} (1000 shots: {q_shots:.3f}; MIA AUC from 1000 shots {mia:.3f})")
+        tested = True
+        verdict.order(f"{m} poison memory vs MLP", sel(m, "forget_poison_acc"), sel("mlp", "forget_poison_acc"), -1)
+        verdict.order(f"{m} 1000-shot poison memory vs MLP", sel(m, "forget_poison_acc_shots1000"),
+                      sel("mlp", "forget_poison_acc"), -1)
+        parts.append(f"{m}: poison memory {q:.3f} (1000 shots: {q_shots:.3f}; MIA AUC from 1000 shots {mia:.3f}, "
+                     f"{gap:+.3f} from the retrain oracle's)")
     if not tested:
         return Claim(7, d, statement, rule, "needs finetune results of a noisy QNN and the MLP with 1000-shot "
                      "metrics", UNTESTED)
     ref = get("qnn", "forget_poison_acc")
     return Claim(7, d, statement, rule, "; ".join(parts) + f"; MLP {mlp:.3f}"
-                 + ("" if math.isnan(ref) else f"; noiseless QNN {ref:.3f}"), HELD if ok else NOT_HELD)
+                 + ("" if math.isnan(ref) else f"; noiseless QNN {ref:.3f}") + verdict.note(), verdict.status())
 
 
 def shots_table(res: pd.DataFrame) -> pd.DataFrame:
@@ -83,7 +89,8 @@ def shots_table(res: pd.DataFrame) -> pd.DataFrame:
         row = {"model": model, "method": method}
         for n in found:
             for metric, label in ((f"forget_poison_acc_shots{n}", f"poison memory, {n} shots"),
-                                  (f"mia_auc_shots{n}", f"MIA AUC, {n} shots")):
+                                  (f"mia_auc_shots{n}", f"MIA AUC, {n} shots"),
+                                  (f"mia_gap_shots{n}", f"MIA gap vs oracle, {n} shots")):
                 v = g[g["metric"] == metric]["value"]
                 row[label] = _pm(v.mean(), v.std()) if len(v) else "-"
         rows.append(row)

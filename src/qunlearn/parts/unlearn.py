@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-import math
 
 from .._lazy import lazy
 from .. import commands as cmd
 from ..commands import Common
 from ..registry import ClaimRule, Experiment
-from ..report import HELD, NOT_HELD, UNTESTED, Claim, _pm
+from ..report import UNTESTED, Claim, Verdict, _pm
 
 pd = lazy("pandas")
 
@@ -19,28 +18,31 @@ def _claim4(d, res, part=None) -> Claim:
     statement = "Approximate unlearning (finetune, SCRUB) leaves the MLP a stubborn memory of the wrong labels, " \
                 "while the QNN reaches high validation accuracy and keeps few wrong labels."
     rule = "At the last unlearning epoch, for finetune and SCRUB: QNN val acc >= 0.9 and QNN poison memory " \
-           "(forget-set accuracy on the flipped labels) below the MLP's."
+           "(forget-set accuracy on the flipped labels) below the MLP's (a difference within the runs' spread is " \
+           "a tie: not tested)."
     last = res[res["step"] == res.groupby("model")["step"].transform("max")]
-    parts, ok, tested = [], True, False
+    parts, tested, v = [], False, Verdict()
     for method in ("finetune", "scrub"):
-        get = lambda model, metric: last[(last["model"] == model) & (last["method"] == method)  # noqa: E731
-                                         & (last["metric"] == metric)]["value"].mean()
-        qv, qm, mm = get("qnn", "val_acc"), get("qnn", "forget_poison_acc"), get("mlp", "forget_poison_acc")
-        if any(math.isnan(v) for v in (qv, qm, mm)):
+        runs = lambda model, metric: last[(last["model"] == model) & (last["method"] == method)  # noqa: E731
+                                          & (last["metric"] == metric)].groupby("run")["value"].mean().to_numpy()
+        qv, qm, mm = runs("qnn", "val_acc"), runs("qnn", "forget_poison_acc"), runs("mlp", "forget_poison_acc")
+        if not (qv.size and qm.size and mm.size):
             continue
         tested = True
-        ok &= qv >= 0.9 and qm < mm
-        parts.append(f"{method}: QNN val {qv:.3f}, poison memory QNN {qm:.3f} vs MLP {mm:.3f}")
+        v.check(qv.mean() >= 0.9)
+        v.order(f"{method} poison memory, QNN vs MLP", qm, mm, -1)
+        parts.append(f"{method}: QNN val {qv.mean():.3f}, poison memory QNN {qm.mean():.3f} vs MLP {mm.mean():.3f}")
     if not tested:
         return Claim(4, d, statement, rule, "needs finetune or SCRUB results for both models", UNTESTED)
-    return Claim(4, d, statement, rule, "; ".join(parts), HELD if ok else NOT_HELD)
+    return Claim(4, d, statement, rule, "; ".join(parts) + v.note(), v.status())
 
 
 def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFrame:
     full = pd.concat([res, timing]) if timing is not None else res
     last = full[full["step"] == full.groupby("model")["step"].transform("max")]
     cols = [("val_acc", "val acc"), ("retain_acc", "retain acc"), ("forget_acc", "forget acc (true)"),
-            ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"), ("oracle_agreement_val", "oracle agree"),
+            ("forget_poison_acc", "poison memory"), ("mia_auc", "MIA AUC"), ("mia_auc_oracle", "MIA AUC of oracle"),
+            ("mia_gap", "MIA gap vs oracle"), ("oracle_agreement_val", "oracle agree"),
             ("speedup", "speedup vs retrain")]
     rows = []
     for (model, method), g in last.groupby(["model", "method"], sort=False):
