@@ -638,3 +638,32 @@ def test_a_toml_date_in_data_options_is_refused_in_one_line(tmp_path, capsys):
     assert run_cli(["poison", "--config", str(f), "--model", "mlp", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "n_per_class" in err and "date" in err, err
+
+
+# ------------------------------------------------------------------ 3. cells computed from other data
+
+
+def test_a_dataset_file_changed_between_a_stop_and_a_resume_is_refused(tmp_path, capsys):
+    """A run records the content hash of the data it computed its cells from. A user's .npz edited between a stop
+    and a resume used to be mixed in silently: the old cells were trusted, new ones computed from the new data."""
+    import numpy as np
+    from helpers import qnn_toy
+
+    x, y = qnn_toy(4, 16, 0)
+    xv, yv = qnn_toy(4, 8, 1)
+    f, out = tmp_path / "mine.npz", tmp_path / "run"
+    np.savez(f, x_train=x, y_train=y, x_val=xv, y_val=yv)
+    args = ["poison", "--dataset", str(f), "--model", "mlp", "--attack", "label-flip", "--alphas", "0,0.25",
+            "--runs", "1", "--epochs", "2", "--out", str(out)]
+    assert run_cli(args) in (0, None)
+    capsys.readouterr()
+    done = _work(out)
+    x[0] = x[1]  # the user edits the file
+    np.savez(f, x_train=x, y_train=y, x_val=xv, y_val=yv)
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "computed from other data" in err and "--fresh" in err, err
+    assert _work(out) == done  # nothing touched
+    np.savez(f, x_train=x, y_train=y, x_val=xv, y_val=yv)
+    assert run_cli(args + ["--fresh"]) in (0, None)  # the stated way out: start over from the new data
+    assert run_cli(args) in (0, None)  # and the same data resumes as before

@@ -167,6 +167,13 @@ def check_distinct_at(values, decimals: int, what: str) -> None:
         seen[tag] = v
 
 
+def data_hash(ds) -> str:
+    """The content hash of a dataset's arrays (training and validation inputs and labels)."""
+    from .data.custom import content_hash
+
+    return content_hash(ds.x_train, ds.y_train, ds.x_val, ds.y_val)
+
+
 def _is_tmp(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")  # an atomic write that was interrupted
 
@@ -435,12 +442,18 @@ class RunDir:
     def cells_dir(self) -> Path:
         return self.path / "cells"
 
-    def start(self) -> "RunDir":
+    def start(self, data=None) -> "RunDir":
         """Create the directory (clearing it first with ``fresh``, once) and store the config.
 
-        ``fresh`` is consumed by the first ``start``: a second call (an experiment
-        started by a caller that already prepared the directory) keeps what is there.
+        ``data`` (the :class:`~qunlearn.data.Dataset` the cells are computed from) is recorded by its content
+        hash; a directory whose finished work was computed from other data (a user's file edited between a
+        stop and a resume) is refused before anything is written. ``fresh`` is consumed by the first
+        ``start``: a second call (an experiment started by a caller that already prepared the directory)
+        keeps what is there.
         """
+        digest = None if data is None else data_hash(data)
+        if digest is not None and not self.fresh:
+            self._check_data(digest, data)
         locks.take(self.path)  # one writer per run directory (creates it)
         if self.fresh and self.path.exists():
             clear_own(self.path)
@@ -452,6 +465,8 @@ class RunDir:
             "config": self.config,
             "versions": package_versions(),
         }
+        if digest is not None:
+            record["data_hash"] = digest
         atomic_write_text(self.path / "config.json", json.dumps(record, indent=2, sort_keys=True))
         self.cells_dir.mkdir(exist_ok=True)
         if not os.access(self.cells_dir, os.W_OK | os.X_OK):  # found now, not after a cell has been computed
@@ -459,6 +474,15 @@ class RunDir:
 
             raise PermissionError(errno.EACCES, "Permission denied (cells cannot be saved)", str(self.cells_dir))
         return self
+
+    def _check_data(self, digest: str, data) -> None:
+        stored = read_record(self.path) if self.path.is_dir() else None
+        old = (stored or {}).get("data_hash")
+        if old is not None and old != digest and _has_work(self.path):
+            source = (getattr(data, "info", None) or {}).get("path") or getattr(data, "name", "the dataset")
+            raise InputError(f"{self.path} holds results computed from other data ({source} has changed since: "
+                             f"content hash {old}, now {digest}); restore the data, use another --out, or --fresh "
+                             "to start over from the new data")
 
     @staticmethod
     def cell_id(*parts: Any) -> str:

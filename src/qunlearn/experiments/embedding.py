@@ -271,7 +271,7 @@ def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None,
     t0 = time.perf_counter()
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     table = embed(ds, cfg.attacks, cfg.alpha, seed=cfg.seed, perplexity=cfg.perplexity, max_points=max_points)
-    run_dir.start()
+    run_dir.start(ds)
     run_dir.write_table("embedding.csv", table)
     has_delta = bool(table["delta"].notna().any())
     plots.embedding_figure(

@@ -188,7 +188,7 @@ def run(cfg: LandscapeConfig, workdir, *, fresh: bool = False, executor=None,
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     check_memory(cfg.models, ds, 1 + len(cfg.alphas), cfg.precision)
     cfg.check_data(ds)
-    run_dir.start()
+    run_dir.start(ds)
     todo = cells(cfg)
     tables = run_cells(run_dir, executor, todo, _cell, (cfg, ds), on_cell, cell_id=cell_id)
     result = add_ratios(pd.concat([tables[cell_id(c)] for c in todo], ignore_index=True))

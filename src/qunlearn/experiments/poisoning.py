@@ -154,7 +154,7 @@ def sweep(cfg: PoisonConfig, run_dir: RunDir, executor=None, on_cell: Callable |
     """The alpha sweep of ``cfg`` into an opened run directory (``run`` opens it; the gauge study opens its own)."""
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     check_memory(cfg.models, ds, cfg.runs, cfg.precision)
-    run_dir.start()
+    run_dir.start(ds)
     todo = cells(cfg)
     tables = run_cells(run_dir, executor, todo, run_cell, (cfg, ds), on_cell)
     history = pd.concat([tables[c.id] for c in todo], ignore_index=True)

@@ -190,7 +190,7 @@ def run(cfg: SweepConfig, workdir, *, fresh: bool = False, executor=None, on_cel
     ds = data_mod.load(ucfg.dataset, **ucfg.data_options)
     check_memory(ucfg.models, ds, ucfg.runs, ucfg.precision)
     data = unlearning_data(ucfg, ds)
-    run_dir.start()
+    run_dir.start(ds)
     if models_from is not None:
         borrow_trained(cfg, run_dir, models_from)
     trained = trained_models(ucfg, ds, data, run_dir, executor, on_cell=None if on_cell is None else (

@@ -409,7 +409,7 @@ def run(cfg: UnlearnConfig, workdir, *, fresh: bool = False, executor=None,
     ds = data_mod.load(cfg.dataset, **cfg.data_options)
     check_memory(cfg.models, ds, cfg.runs, cfg.precision)
     data = unlearning_data(cfg, ds)  # refuses an empty forget set before the directory is touched
-    run_dir.start()
+    run_dir.start(ds)
     trained = trained_models(cfg, ds, data, run_dir, executor, on_cell)
     npz = lambda cid: run_dir.cells_dir / f"{cid}.npz"  # noqa: E731
 
