@@ -130,6 +130,11 @@ def test_a_second_command_on_a_directory_in_use_is_refused_naming_the_holder(tmp
         line = err.strip()
         assert "\n" not in line and f"in use by another qunlearn command (PID {first.pid}: qunlearn poison" in line
         assert "--wait" in line and snapshot(out) == before  # nothing of the holder's touched
+        if not same:  # a report of a run that is being written (and has no results yet) is refused the same way
+            assert run_cli(["report", str(out)]) == 2
+            err = capsys.readouterr().err
+            assert f"in use by another qunlearn command (PID {first.pid}" in err, err
+            assert snapshot(out) == before
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()

@@ -414,11 +414,15 @@ def write(path: str | Path, wait: bool = False) -> tuple[Path, Path, list[Claim]
 
     A run directory another command is writing is refused (``wait``: waited for)."""
     from . import locks
+    from .runs import read_record
 
-    run = load(path)
+    path = Path(path)
+    if read_record(path) is None:  # not a run: say what is wrong, and take no lock in a folder of the user's
+        load(path)
+        raise InputError(f"{str(path)!r} holds no qunlearn run; pass the --out of a finished run")
     with locks.scope(wait=wait):
-        locks.take(run.path)
-        run = load(path)  # as it is now that nobody else writes it
+        locks.take(path)  # a run another command is writing is refused (or waited for) before it is read
+        run = load(path)
         found = claims(run)
         doc = build(run, found)
         md, page = run.path / "report.md", run.path / "report.html"
