@@ -57,6 +57,11 @@ def _check_stop() -> None:
 _INTERRUPTED: list = []  # the cell a stop interrupted (its label once run_cells has named it)
 
 
+def note_interrupted(label: str) -> None:
+    """Name the cell the stop interrupted (a readable label in place of its id), for :func:`last_interrupted`."""
+    _INTERRUPTED[:] = [label]
+
+
 def last_interrupted() -> str | None:
     """The cell the last stop interrupted, if one was in flight (and forget it)."""
     out = _INTERRUPTED[-1] if _INTERRUPTED else None
@@ -139,7 +144,7 @@ class LocalExecutor(_Executor):
                 while not finished.wait(0.05):
                     _check_stop()
             except KeyboardInterrupt:
-                _INTERRUPTED[:] = [cid]
+                note_interrupted(cid)
                 raise CellInterrupted(cid) from None
             if "err" in box:
                 raise box["err"]

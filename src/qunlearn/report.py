@@ -43,8 +43,9 @@ class RunTables:
 _NEEDED = {"results.csv": ("metric", "value"), "timing.csv": ("metric", "value"), "embedding.csv": ("panel", "x", "y")}
 
 
-def _read_csv(path: Path) -> pd.DataFrame | None:
-    """A table qunlearn wrote, None if absent; a table without the columns qunlearn writes is refused."""
+def read_table(path: Path) -> pd.DataFrame | None:
+    """A table qunlearn wrote, None if absent; a garbled table or one without the columns qunlearn writes is
+    refused (:class:`InputError`, with what rebuilds it)."""
     if not path.exists():
         return None
     try:
@@ -76,14 +77,14 @@ def _read_part(d: Path) -> dict[str, Any] | None:
         raise InputError(f"{cfg_file} is corrupt; rerun the experiment into that directory with --fresh") from None
     part = {"dir": d, "experiment": record.get("experiment"), "config": record.get("config", {})}
     for name in ("results", "timing"):  # the report needs no learning curves (history.csv)
-        part[name] = _read_csv(d / f"{name}.csv")
+        part[name] = read_table(d / f"{name}.csv")
     part["diverged"] = None
     if part["results"] is not None and "run" in part["results"]:
         from .experiments.common import diverged_runs, drop_diverged
 
         part["diverged"] = diverged_runs(part["results"])  # reported, then never averaged
         part["results"] = drop_diverged(part["results"])
-    part["embedding"] = _read_csv(d / "embedding.csv")
+    part["embedding"] = read_table(d / "embedding.csv")
     return part
 
 

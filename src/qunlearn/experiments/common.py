@@ -145,7 +145,7 @@ def run_cells(run_dir, executor, cells: list, fn: Callable, shared: tuple, on_ce
             from .. import executor as ex
 
             e.label = cell_label(by_id[e.cell_id]) if e.cell_id in by_id else e.cell_id
-            ex._INTERRUPTED[:] = [e.label]
+            ex.note_interrupted(e.label)
             raise
     return results
 

@@ -258,10 +258,12 @@ def run(cfg, workdir, *, fresh: bool = False, executor=None, on_cell=None,
     run_dir = open_run(workdir, NAME, cfg.to_dict(), fresh)
     csv, png = run_dir.path / "embedding.csv", run_dir.path / "embedding.png"
     if not fresh and csv.exists() and png.exists():
+        from ..report import read_table
+
         try:
-            table = pd.read_csv(csv)
-            whole = {"panel", "x", "y"} <= set(table.columns) and len(table) > 0
-        except Exception:  # noqa: BLE001 - a garbled file: pandas raises many kinds
+            table = read_table(csv)
+            whole = len(table) > 0
+        except InputError:  # garbled, or not the table qunlearn writes
             whole = False
         if whole:
             if on_cell:
