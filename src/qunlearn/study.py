@@ -197,7 +197,20 @@ def _merge(base: dict, over: dict, where: str, free: tuple[str, ...] = _FREE) ->
             out[key] = _merge(out[key], value, here)
         else:
             out[key] = copy.deepcopy(value)
+    _drop_unused_weights(base, over, out)
     return out
+
+
+def _drop_unused_weights(base: dict, over: dict, out: dict) -> None:
+    """When an override chooses the methods, the base's (the preset's) weights of methods it no longer runs go
+    with them (the quick preset's Newton settings, say); weights the override itself gives are kept, so that
+    the config still refuses a weight for a method that does not run."""
+    if "methods" not in over or not isinstance(out.get("weights"), dict) or not isinstance(out["methods"], list):
+        return
+    given = over.get("weights") if isinstance(over.get("weights"), dict) else {}
+    for method in list(out["weights"]):
+        if method not in out["methods"] and method not in given and method in (base.get("weights") or {}):
+            del out["weights"][method]
 
 
 def _replace_models(preset: dict, given: dict, where: str) -> dict:
