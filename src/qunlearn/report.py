@@ -421,9 +421,12 @@ def write(path: str | Path, wait: bool = False) -> tuple[Path, Path, list[Claim]
     if read_record(path) is None:  # not a run: say what is wrong, and take no lock in a folder of the user's
         load(path)
         raise InputError(f"{str(path)!r} holds no qunlearn run; pass the --out of a finished run")
+    if not wait:
+        locks.check_free(path)  # a run another command is writing is refused as in use (a read-only probe) ...
+        load(path)  # ... and a run with nothing to report is refused before its lock is taken
     with locks.scope(wait=wait):
-        locks.take(path)  # a run another command is writing is refused (or waited for) before it is read
-        run = load(path)
+        locks.take(path)
+        run = load(path)  # as it is now that nobody else writes it
         found = claims(run)
         doc = build(run, found)
         md, page = run.path / "report.md", run.path / "report.html"
