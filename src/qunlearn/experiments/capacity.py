@@ -38,6 +38,7 @@ import numpy as np
 import optax
 import pandas as pd
 
+from .. import backend
 from .. import data as data_mod
 from ..losses import accuracy, bce
 from ..poison import flip_mask
@@ -151,6 +152,7 @@ def inputs(size: Size, ds):
 def run_cell(cfg: CapacityConfig, ds, cell: Cell) -> pd.DataFrame:
     """Train every alpha and run (and the random labels) of one (family, size); its tidy table (results and
     history rows, told apart by ``epoch``: empty for a result)."""
+    backend.set_precision(cfg.precision)  # the process in the model's precision before any input is made
     size = parse_size(cell.family, cell.size)
     fc = cfg.settings[size.family]
     model = cm.build(size, ds, cfg.precision, fc.bound or 5.0)
@@ -304,6 +306,7 @@ class CapacityResult(Result):
 
     def __init__(self, cfg: CapacityConfig, run_dir, table: pd.DataFrame):
         super().__init__(cfg, run_dir)
+        table = table.astype({"run": "Int64", "size": str})  # as computed, also when read back from a cell's CSV
         self.results = table[table["epoch"].isna()].drop(columns="epoch").reset_index(drop=True)
         self.history = table[table["epoch"].notna()].drop(columns="n_params").reset_index(drop=True)
         self.history["epoch"] = self.history["epoch"].astype(int)

@@ -132,7 +132,7 @@ class CapacityConfig(Schema):
                 try:
                     parse_size(name, text)
                 except InputError as e:
-                    raise InputError(str(e), path=f"settings.{name}.sizes[{i}]") from None
+                    raise InputError(f"settings.{name}.sizes[{i}]: {e}", path=f"settings.{name}.sizes[{i}]") from None
             for option in ("weight_decay", "holdout", "bound"):
                 own = OWN_OPTION.get(name) == option
                 if own and getattr(fc, option) is None:
