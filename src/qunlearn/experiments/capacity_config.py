@@ -157,7 +157,9 @@ def _train(epochs: int, batch: int, lr: float, every: int) -> dict:
 def preset_values(preset: str, dataset: str, data_options: dict) -> dict:
     """The capacity study's section of a preset (its own: the preset TOML files need no table for it).
 
-    ``paper``: the alpha sweep's data (MNIST 250 images per class, XXZ 12 spins), 5 runs, alphas 0 to 0.9.
+    ``paper``: the alpha sweep's data (MNIST 250 images per class, XXZ 12 spins) and training schedules
+    (docs/PROTOCOL.md, "Training settings": the QNN's for the QNNs, the MLP's for the classical families),
+    5 runs, alphas 0 to 0.9.
     ``quick``: MNIST with 100 training and 100 validation images per class, XXZ with 10 spins (1,024
     amplitudes, so a QNN layer costs what it costs on MNIST), 2 runs, alphas 0 to 0.5, shorter schedules."""
     xxz = dataset == "xxz"
@@ -168,8 +170,8 @@ def preset_values(preset: str, dataset: str, data_options: dict) -> dict:
         widths = ["1", "2", "4", "16", "64-16", "256-64"]
         pcas = ["k4:2", "k4:8", "k8:8", "k16:8", "k16:32", "k32:32", "k64:64-16"]
         controls = ["4", "64-16", "256-64"]
-        q = _train(50 if xxz else 30, 32, 0.03 if xxz else 0.02, 5)
-        m = _train(300 if xxz else 150, 32, 0.005, 10)
+        q = _train(200, 32, 0.03, 10) if xxz else _train(100, 256, 0.005, 10)  # the alpha sweep's schedules
+        m = _train(400, 32, 0.01, 20) if xxz else _train(100, 256, 0.005, 10)
         runs, alphas, fisher = 5, [round(0.1 * i, 1) for i in range(10)], 200
     else:
         depths = ["1", "2", "4", "8", "16"]
@@ -188,7 +190,8 @@ def preset_values(preset: str, dataset: str, data_options: dict) -> dict:
         "linear": {"sizes": ["0"], "train": m},
         "pca-mlp": {"sizes": pcas, "train": m},
         "mlp-decay": {"sizes": controls, "train": m, "weight_decay": 0.1},
-        "mlp-early-stop": {"sizes": controls, "train": {**m, "eval_every": 2}, "holdout": 0.2},
+        "mlp-early-stop": {"sizes": controls, "train": {**m, "eval_every": 2 if preset != "paper" else 5},
+                           "holdout": 0.2},
         "mlp-bounded": {"sizes": controls, "train": m, "bound": 5.0},
     }
     return {"dataset": dataset, "data_options": options, "families": list(FAMILIES), "settings": settings,
