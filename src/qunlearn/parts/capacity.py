@@ -195,8 +195,9 @@ class Capacity(Experiment):
               "are trained parameters: the PCA projection of pca-mlp is fitted on the training inputs only and "
               "not counted (its size is in the table below). The local effective dimension (Abbas et al., "
               "arXiv:2112.04807) is taken at the trained parameters from the model Fisher p(1-p) grad s grad s^T "
-              "through the n x n Gram matrix: it cannot exceed about n, the Fisher's sample count, so it "
-              "saturates near n for every model larger than that. Claims 8 to 11 test the numbers.")
+              "through the n x n Gram matrix: the Fisher has rank at most n (its sample count, fisher_n), so "
+              "the measure saturates near n for every model larger than that, growing only logarithmically in "
+              "the parameter count beyond it. Claims 8 to 11 test the numbers.")
         alpha = figure_alpha(usable(res))
         doc.image(part["dir"] / "capacity.png", f"memorisation and clean accuracy at alpha {alpha} against "
                   "parameter count")
