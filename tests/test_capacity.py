@@ -301,3 +301,24 @@ def test_bounded_mlp_caps_its_logit():
     x = np.random.default_rng(0).normal(size=(50, 16)).astype(np.float32)
     z = np.asarray(cm.logit(model, params, x))
     assert np.abs(z).max() <= 5.0 + 1e-6 and np.abs(z).max() > 4.0
+
+
+def test_schedules_are_set_per_family_and_models_are_not_taken():
+    with pytest.raises(ql.InputError, match="unknown config key 'mnist.capacity.epochs'"):
+        ql.resolve("capacity", preset="quick", dataset="mnist", epochs=3)
+    with pytest.raises(ql.InputError, match="model"):
+        ql.resolve("capacity", preset="quick", dataset="mnist", models=["qnn"])
+    with pytest.raises(ql.InputError, match="mnist.capacity.settings.mlp-decay.bound"):
+        ql.resolve("capacity", preset="quick", dataset="mnist",
+                   config={"mnist": {"capacity": {"settings": {"mlp-decay": {"bound": 2.0}}}}})
+    from qunlearn.experiments.capacity_config import CapacityConfig
+
+    own = {"sizes": ["4"], "train": {}, "weight_decay": 0.1}
+    with pytest.raises(ql.InputError, match="settings.mlp-decay.bound: only mlp-bounded takes it"):
+        CapacityConfig(families=["mlp-decay"], settings={"mlp-decay": {**own, "bound": 2.0}})
+    with pytest.raises(ql.InputError, match="settings.mlp-early-stop.holdout: family mlp-early-stop needs it"):
+        CapacityConfig(families=["mlp-early-stop"], settings={"mlp-early-stop": {"sizes": ["4"], "train": {}}})
+    with pytest.raises(ql.InputError, match="family 'mlp' has no settings"):
+        CapacityConfig(families=["mlp"], settings={"mlp-decay": own})
+    cfg = ql.resolve("capacity", preset="quick", dataset="mnist", family="qnn", runs=3)["capacity"]
+    assert cfg.families == ("qnn",) and cfg.runs == 3 and [s.text for s in cfg.sizes()] == ["1", "2", "4", "8", "16"]

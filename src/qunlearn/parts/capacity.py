@@ -131,6 +131,7 @@ class Capacity(Experiment):
     claims = (ClaimRule(8, "capacity", _claim8), ClaimRule(9, "capacity", _claim9),
               ClaimRule(10, "capacity", _claim10), ClaimRule(11, "capacity", _claim11))
     aliases = {"family": "families"}
+    model_keys: dict = {}  # each family has its own schedule: set it in [DATASET.capacity.settings.FAMILY.train]
 
     @staticmethod
     def _config_class():
