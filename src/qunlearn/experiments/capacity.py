@@ -385,11 +385,17 @@ def run(cfg: CapacityConfig, workdir, *, fresh: bool = False, executor=None,
 
 
 def check_data(cfg: CapacityConfig, ds) -> None:
-    """Refuse, before anything is written, sizes the data cannot take (a k beyond the principal components)."""
+    """Refuse, before anything is written, sizes the data cannot take (a k beyond the principal components)
+    and QNN cells whose vmapped training would not fit in memory."""
     from ..errors import InputError
+    from ..memory import check_qnn_fits
 
     n, feats = len(ds.y_train), cm.real_features(ds)
+    trainings = (len(cfg.alphas) + 1) * cfg.runs
     for s in cfg.sizes():
+        if s.family in cm.QNN_FAMILIES:
+            check_qnn_fits(ds.n_qubits, cfg.settings[s.family].train.batch(n), trainings, s.depth,
+                           16 if cfg.precision == "complex128" else 8, what=f"capacity cell {s.family} {s.text}")
         if s.family == "pca-mlp" and s.k > min(n, feats):
             raise InputError(f"settings.pca-mlp.sizes: {s.text!r} asks for {s.k} principal components; "
                              f"{n} training inputs of {feats} features have {min(n, feats)}",
