@@ -36,6 +36,9 @@ TINY = {
                              "models": {"qnn-p0.01": _NOISY, "mlp": _M}},
                   "unlearn": {"methods": ["retrain", "finetune"], "runs": 1, "shots": [100], "data_options": _DATA,
                               "models": {"qnn-p0.01": {**_NOISY, "unlearn": _U}, "mlp": {**_M, "unlearn": _U}}}},
+        "capacity": {"alphas": [0.0, 0.3], "runs": 1, "data_options": _DATA, "fisher_samples": 20,
+                     "families": ["qnn", "mlp"], "settings": {"qnn": {"sizes": ["1"], "train": _Q["train"]},
+                                                              "mlp": {"sizes": ["2", "4"], "train": _M["train"]}}},
     },
     "xxz": {
         "poison": {"alphas": [0.0, 0.3], "attacks": ["label-flip"], "runs": 1,
