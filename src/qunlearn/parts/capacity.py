@@ -9,7 +9,7 @@ from .._lazy import lazy
 from .. import commands as cmd
 from ..commands import Common
 from ..registry import ClaimRule, Experiment
-from ..report import HELD, NOT_HELD, UNTESTED, Claim
+from ..report import HELD, NOT_HELD, UNTESTED, Claim, Verdict
 
 np = lazy("numpy")
 pd = lazy("pandas")
@@ -27,14 +27,24 @@ def _means(res, metric: str, alpha: float | None = ALPHA):
                                                                   t["count"])}
 
 
+def _runs_of(res, metric: str, family: str, size: str, alpha: float = ALPHA):
+    """The usable per-run values of ``metric`` of one (family, size) at ``alpha``."""
+    from ..experiments.capacity import usable
+
+    t = usable(res)
+    t = t[(t["metric"] == metric) & (t["family"] == family) & (t["size"].astype(str) == str(size))]
+    return t[np.isclose(t["alpha"].astype(float), alpha)]["value"].to_numpy(dtype=float)
+
+
 def _claim8(d, res, part) -> Claim:
     statement = ("Beyond the paper: at matched parameter count the QNN memorises less of the poison than every "
                  "classical control.")
     rule = (f"At alpha {ALPHA}, for every pair of a paper-ansatz QNN size and a classical (family, size) whose "
-            "parameter counts are within a factor of 2, the QNN's mean poison_fit is below the classical one's; "
-            "degenerate cells and diverged runs left out.")
+            "parameter counts are within a factor of 2, the QNN's mean poison_fit is below the classical one's "
+            "(a difference within the runs' spread is a tie: not tested); degenerate cells and diverged runs left "
+            "out.")
     fit = _means(res, "poison_fit")
-    pairs, bad = [], []
+    pairs, bad, v = [], [], Verdict()
     for (f, s), (m, p, _) in fit.items():
         if f != "qnn":
             continue
@@ -42,14 +52,15 @@ def _claim8(d, res, part) -> Claim:
             if g in QNNS or not 0.5 <= pc / p <= 2:
                 continue
             pairs.append(f"qnn {s} ({p}) {m:.3f} vs {g} {t} ({pc}) {mc:.3f}")
-            if not m < mc:
+            if v.order(f"qnn {s} vs {g} {t}", _runs_of(res, "poison_fit", f, s), _runs_of(res, "poison_fit", g, t),
+                       -1) == 1:
                 bad.append(pairs[-1])
     if not pairs:
         return Claim(8, d, statement, rule, "no classical size within a factor of 2 of a QNN size at alpha "
                      f"{ALPHA}", UNTESTED)
     ev = f"{len(pairs)} matched pairs; " + ("every QNN below: " + "; ".join(pairs) if not bad else
                                            f"{len(bad)} not below: " + "; ".join(bad))
-    return Claim(8, d, statement, rule, ev, HELD if not bad else NOT_HELD)
+    return Claim(8, d, statement, rule, ev + v.note(), v.status())
 
 
 def _claim9(d, res, part) -> Claim:
@@ -69,14 +80,21 @@ def _claim9(d, res, part) -> Claim:
 def _claim10(d, res, part) -> Claim:
     statement = ("Beyond the paper: a bounded output alone does not explain the QNN's resilience: the MLP whose "
                  "logit is capped at ±5 as the QNN's is (mlp-bounded) memorises more than every QNN.")
-    rule = f"At alpha {ALPHA}, every mlp-bounded size's mean poison_fit exceeds the largest of the QNN sizes'."
+    rule = (f"At alpha {ALPHA}, every mlp-bounded size's mean poison_fit exceeds the largest of the QNN sizes' (a "
+            "difference within the runs' spread is a tie: not tested).")
     fit = _means(res, "poison_fit")
-    q = [v[0] for (f, _), v in fit.items() if f in QNNS]
+    q = {(f, s): v[0] for (f, s), v in fit.items() if f in QNNS}
     b = {s: v[0] for (f, s), v in fit.items() if f == "mlp-bounded"}
     if not q or not b:
         return Claim(10, d, statement, rule, f"needs QNN and mlp-bounded results at alpha {ALPHA}", UNTESTED)
-    ev = f"largest QNN poison_fit {max(q):.3f}; mlp-bounded: " + ", ".join(f"{s}: {v:.3f}" for s, v in b.items())
-    return Claim(10, d, statement, rule, ev, HELD if min(b.values()) > max(q) else NOT_HELD)
+    (qf, qs), top = max(q.items(), key=lambda kv: kv[1])
+    verdict = Verdict()
+    for s in b:
+        verdict.order(f"mlp-bounded {s} vs {qf} {qs}", _runs_of(res, "poison_fit", "mlp-bounded", s),
+                      _runs_of(res, "poison_fit", qf, qs), 1)
+    ev = (f"largest QNN poison_fit {top:.3f} ({qf} {qs}); mlp-bounded: "
+          + ", ".join(f"{s}: {v:.3f}" for s, v in b.items()))
+    return Claim(10, d, statement, rule, ev + verdict.note(), verdict.status())
 
 
 def _claim11(d, res, part) -> Claim:
