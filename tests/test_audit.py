@@ -4,8 +4,12 @@ at tiny size (tables, figures, chunk-size independence, resume, refusals)."""
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import norm
+
+import qunlearn as ql
+from helpers import run_cli
 
 from qunlearn.experiments import audit_stats as st
 
@@ -90,7 +94,7 @@ def test_retrained_against_retrained_is_at_chance():
     mu, sd = rng.normal(0, 2, e), rng.uniform(0.2, 1.5, e)
     a, b = mu + sd * rng.normal(size=(n, e)), mu + sd * rng.normal(size=(n, e))
     out = st.ulira(a, b)
-    lo, hi = st.bootstrap(lambda ia, ib: np.array([st.ulira(a, b, ia, ib)["auc"]]), n, 100, seed=0)
+    lo, hi = st.bootstrap(lambda ia, ib: np.array([st.ulira(a, b, ia, ib)["auc"]]), *st.halves(n), 100, seed=0)
     assert lo[0] <= 0.5 <= hi[0] and abs(out["auc"] - 0.5) < 0.05
 
 
@@ -118,8 +122,153 @@ def test_online_lira_on_gaussians_matches_the_analytic_auc():
 
 def test_bootstrap_resamples_within_halves():
     seen = []
-    st.bootstrap(lambda ia, ib: seen.append((ia.copy(), ib.copy())) or np.zeros(1), 10, 5, seed=0)
+    st.bootstrap(lambda ia, ib: seen.append((ia.copy(), ib.copy())) or np.zeros(1), *st.halves(10), 5, seed=0)
     for ia, ib in seen:
         assert ia.max() < 5 <= ib.min() and ia.size == ib.size == 5
     lo, hi = st.bootstrap_mean(np.r_[np.ones(10), np.nan], 50, 0)
     assert lo == hi == 1.0
+
+
+# ------------------------------------------------------------------ the experiment, tiny
+
+_MLP = {"kind": "mlp", "hidden": [4], "train": {"epochs": 2, "eval_every": 2},
+        "unlearn": {"epochs": 1, "eval_every": 1}}
+TINY = {"methods": ["retrain", "finetune"], "n_models": 6, "n_boot": 20, "models": {"mlp": _MLP},
+        "data_options": {"n_spins": 4, "n_per_class": 12}}
+METRICS = ("klom_median", "klom_p95", "klom_floor_median", "klom_floor_p95", "ulira_auc", "ulira_tpr_1pct",
+           "ulira_tpr_01pct", "lira_auc_before", "mia_auc")
+
+
+def _audit(out, chunk, **kw):
+    return ql.run("audit", preset="quick", dataset="xxz", out=out, quiet=True,
+                  config={"xxz": {"audit": {**TINY, "chunk": chunk}}}, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """N = 6 in cells of 4 and 2 model indices."""
+    return _audit(tmp_path_factory.mktemp("audit") / "ref", 4)
+
+
+def test_results_are_the_long_table_of_the_issue(reference):
+    res = pd.read_csv(reference.path / "results.csv", keep_default_na=False)
+    assert list(res.columns) == ["dataset", "model", "method", "split", "metric", "value"]
+    assert set(res["split"]) == {"forget", "retain", "val", ""}
+    assert set(res["method"]) == {"none", "retrain", "finetune", ""}
+    for m in METRICS:
+        for suffix in ("", "_lo", "_hi"):
+            assert (res["metric"] == m + suffix).any(), m + suffix
+    get = lambda method, split, metric: res[(res["method"] == method) & (res["split"] == split)  # noqa: E731
+                                            & (res["metric"] == metric)]["value"]
+    assert len(get("finetune", "forget", "klom_p95")) == 1 and len(get("none", "", "mia_auc")) == 1
+    assert set(get("", "", "lira_auc_before")) and float(get("none", "", "n_models").iloc[0]) == 6
+    # 3 test models x the forget examples cannot resolve 1% FPR: empty, with the reason
+    assert get("finetune", "forget", "ulira_tpr_1pct").iloc[0] == ""
+    notes = pd.read_csv(reference.path / "notes.csv")
+    assert notes["reason"].str.contains("negatives cannot resolve an FPR of 0.01").any()
+    ex = pd.read_csv(reference.path / "examples.csv")
+    assert list(ex.columns) == ["dataset", "model", "method", "split", "example", "metric", "value"]
+    assert {"klom", "klom_floor", "ulira_auc", "lira_auc_before", "oracle_margin_sd"} <= set(ex["metric"])
+    for stem in ("klom", "ulira_roc", "vulnerability"):
+        assert (reference.path / f"{stem}.png").stat().st_size > 1000
+
+
+def test_the_summary_is_the_per_example_numbers_recomputed(reference):
+    """The forget-set KLOM median of a method is the median of its per-example KLOM."""
+    res, ex = (pd.read_csv(reference.path / f"{t}.csv") for t in ("results", "examples"))
+    k = ex[(ex["method"] == "finetune") & (ex["split"] == "forget") & (ex["metric"] == "klom")]["value"]
+    v = res[(res["method"] == "finetune") & (res["split"] == "forget") & (res["metric"] == "klom_median")]["value"]
+    assert float(v.iloc[0]) == pytest.approx(float(np.median(k)))
+
+
+def test_the_audit_resumes_and_does_not_depend_on_the_chunk_size(reference, tmp_path, monkeypatch):
+    from qunlearn import progress
+    from qunlearn.executor import clear_stop, request_stop
+    from qunlearn.experiments import audit
+
+    calls, done = [], []
+    real, on_cell = audit.run_cell, progress.Reporter.on_cell
+
+    def stop_after_one(self, part, cell, status, seconds):
+        on_cell(self, part, cell, status, seconds)
+        done.append(status)
+        if done.count("done") == 1 and stop:
+            request_stop()  # the next cell boundary stops the run, as SIGTERM does
+
+    monkeypatch.setattr(audit, "run_cell", lambda cfg, ds, d, cell: calls.append(cell.start) or real(cfg, ds, d, cell))
+    monkeypatch.setattr(progress.Reporter, "on_cell", stop_after_one)
+    out, stop = tmp_path / "chunks-of-2", True
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ql.run("audit", preset="quick", dataset="xxz", out=out, config={"xxz": {"audit": {**TINY, "chunk": 2}}})
+    finally:
+        clear_stop()
+    finished = sorted(p.name for p in (out / "cells").glob("*.npz"))
+    assert calls[0] == 0 and finished == ["mlp__chunk0000.npz"]
+    calls.clear()
+    stop = False
+    resumed = _audit(out, 2)
+    assert calls == [2, 4]  # the finished cell was read back, not computed again
+    for table in ("results", "examples"):  # cells of 2 indices give the numbers cells of 4 and 2 gave
+        a, b = (pd.read_csv(p / f"{table}.csv") for p in (reference.path, resumed.path))
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6, atol=1e-9)
+
+
+def test_the_memory_an_audit_needs_is_refused_with_its_gib():
+    from qunlearn import data
+    from qunlearn.experiments import audit
+
+    cfg = ql.resolve("audit", preset="quick", dataset="xxz", config={"xxz": {"audit": TINY}})["audit"]
+    ds = data.load("xxz", **cfg.data_options)
+    need = audit.audit_bytes(cfg, ds)
+    assert audit.audit_bytes(cfg.replace(n_models=12), ds) > need
+    audit.check_memory(cfg, ds, available=2 * need)
+    with pytest.raises(ql.InputError, match=r"audit of 6 models per role in cells of 6 needs about 0\.0 GiB, more "
+                                            r"than the 0\.0 GiB of given available") as e:
+        audit.check_memory(cfg, ds, available=need)
+    assert e.value.path == "n_models"
+
+
+def test_bad_audit_settings_are_refused_before_anything_is_written(tmp_path, capsys):
+    with pytest.raises(ql.InputError, match="n_models: must be an even number >= 4") as e:
+        _audit(tmp_path / "odd", 2, n_models=5)
+    assert e.value.path == "xxz.audit.n_models" and not (tmp_path / "odd").exists()
+    with pytest.raises(ql.InputError, match="xxz.audit.chunk: 5000 is more than the 4,096 qunlearn accepts"):
+        _audit(tmp_path / "big", 5000)
+    assert run_cli(["audit", "--dataset", "xxz", "--n-models", "3", "--out", str(tmp_path / "cli")]) == 2
+    assert "n_models" in capsys.readouterr().err and not (tmp_path / "cli").exists()
+
+
+# ------------------------------------------------------------------ the claims and their sanity rows
+
+
+def _table(rows):
+    out = []
+    for model, method, metric, v, lo, hi in rows:
+        out += [("xxz", model, method, "forget", metric, v), ("xxz", model, method, "forget", metric + "_lo", lo),
+                ("xxz", model, method, "forget", metric + "_hi", hi)]
+    return pd.DataFrame(out, columns=["dataset", "model", "method", "split", "metric", "value"])
+
+
+def _rows(qnn_p95, mlp_p95, retrain_auc=(0.5, 0.4, 0.6)):
+    rows = []
+    for model, p95 in (("qnn", qnn_p95), ("mlp", mlp_p95)):
+        rows += [(model, "retrain", "klom_p95", 0.3, 0.2, 0.4), (model, "retrain", "klom_floor_p95", 0.3, 0.2, 0.4),
+                 (model, "retrain", "ulira_auc", *retrain_auc), (model, "none", "klom_p95", 5.0, 4.0, 6.0),
+                 (model, "none", "ulira_auc", 1.0, 1.0, 1.0)]
+        for m in ("finetune", "scrub", "gradient_ascent"):
+            rows += [(model, m, "klom_p95", *p95), (model, m, "ulira_auc", 0.7, 0.6, 0.8)]
+    return rows
+
+
+def test_the_claims_are_tested_by_their_rule_and_only_when_the_sanity_rows_hold():
+    from qunlearn.parts.audit import EXPERIMENT, sanity
+
+    klom = EXPERIMENT.claims[0].test
+    held = klom("xxz", _table(_rows((0.5, 0.4, 0.6), (2.0, 1.5, 2.5))), {})
+    assert held.status == "held" and "finetune: QNN 0.500 [0.400, 0.600] vs MLP 2.000" in held.evidence
+    assert klom("xxz", _table(_rows((0.5, 0.4, 1.6), (2.0, 1.5, 2.5))), {}).status == "not held"  # overlapping
+    bad = klom("xxz", _table(_rows((0.5, 0.4, 0.6), (2.0, 1.5, 2.5), retrain_auc=(0.9, 0.8, 1.0))), {})
+    assert bad.status == "not tested" and "retrain's U-LiRA AUC 0.900 [0.800, 1.000] excludes 0.5" in bad.evidence
+    assert sanity(_table(_rows((9.0, 8.0, 10.0), (2.0, 1.5, 2.5))), "qnn") == [
+        "qnn: none is not worst by klom_p95 (5.000; higher: finetune, scrub, gradient_ascent)"]

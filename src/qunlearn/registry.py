@@ -38,6 +38,7 @@ BUILTIN = {
     "landscape": "qunlearn.parts.landscape",
     "embed": "qunlearn.parts.embed",
     "noise": "qunlearn.parts.noise",
+    "audit": "qunlearn.parts.audit",
 }
 
 

@@ -34,6 +34,7 @@ Online LiRA (Carlini et al., 2022) before unlearning
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -179,7 +180,7 @@ def ulira(unlearned: np.ndarray, oracle: np.ndarray, ia=None, ib=None) -> dict:
     return out
 
 
-def lira_before(shadow: np.ndarray, member: np.ndarray, ia=None, ib=None) -> dict:
+def lira_before(shadow: np.ndarray, member: np.ndarray, ia=None, ib=None, per_example: bool = True) -> dict:
     """Online LiRA on shadow margins (models, examples) with their membership (models, examples): per example,
     in and out Gaussians from half A, tested on half B. Returns ``auc`` (pooled over the examples with at least
     two in and two out models in half A), ``per_example_auc`` (NaN where half A or B lacks in or out models) and
@@ -193,7 +194,7 @@ def lira_before(shadow: np.ndarray, member: np.ndarray, ia=None, ib=None) -> dic
     mb = member[ib]
     pos, neg = s[:, ok][mb[:, ok]], s[:, ok][~mb[:, ok]]
     per = np.full(shadow.shape[1], np.nan)
-    for e in np.flatnonzero(ok & mb.any(0) & (~mb).any(0)):
+    for e in np.flatnonzero(ok & mb.any(0) & (~mb).any(0)) if per_example else ():
         per[e] = auc(s[mb[:, e], e], s[~mb[:, e], e])
     return {"auc": auc(pos, neg), "per_example_auc": per, "pos": pos, "neg": neg}
 
@@ -201,15 +202,16 @@ def lira_before(shadow: np.ndarray, member: np.ndarray, ia=None, ib=None) -> dic
 # ------------------------------------------------------------------ bootstrap
 
 
-def bootstrap(stat: Callable[[np.ndarray, np.ndarray], np.ndarray], n: int, n_boot: int, seed: int,
-              level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap(stat: Callable[[np.ndarray, np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray, n_boot: int,
+              seed: int, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of ``stat(ia, ib)`` (an array of statistics) over model indices: each
-    replicate resamples half A's indices within A and half B's within B, with replacement."""
+    replicate resamples the indices ``a`` of half A within A and ``b`` of half B within B, with replacement."""
     rng = np.random.default_rng(seed)
-    a, b = halves(n)
+    a, b = np.asarray(a), np.asarray(b)
     reps = np.array([stat(rng.choice(a, a.size), rng.choice(b, b.size)) for _ in range(n_boot)], dtype=np.float64)
     q = (1 - level) / 2
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a statistic undefined in every replicate: NaN bounds, said by the NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(reps, q, axis=0), np.nanquantile(reps, 1 - q, axis=0)
 
 
