@@ -1,5 +1,5 @@
 """Beyond the paper: forgetting audited example by example against many retrained models (part ``audit``);
-claims 11 and 12.
+claims 8 and 9.
 
 N original models (one poisoned training set, N seeds), N oracles retrained on the retain set, N shadow models
 on random halves of the training set, and every unlearning method applied to every original; then, per example,
@@ -237,8 +237,8 @@ class Audit(Experiment):
     opt_in = True
     config_class = AuditConfig
     commands = {"audit": audit_command}
-    claims = (ClaimRule(11, "audit", _compare_claim(11, "klom_p95", "95th-percentile KLOM on the forget set")),
-              ClaimRule(12, "audit", _compare_claim(12, "ulira_auc", "U-LiRA AUC on the forget set")))
+    claims = (ClaimRule(8, "audit", _compare_claim(8, "klom_p95", "95th-percentile KLOM on the forget set")),
+              ClaimRule(9, "audit", _compare_claim(9, "ulira_auc", "U-LiRA AUC on the forget set")))
     model_keys = {"epochs": ("unlearn", "epochs"), "batch_size": ("unlearn", "batch_size"),
                   "lr": ("unlearn", "lr"), "train_epochs": ("train", "epochs")}
 
@@ -303,7 +303,7 @@ class Audit(Experiment):
             fails = sanity(res, model)
             rows.append({"model": model, "sanity": "pass" if not fails else "fail: " + "; ".join(fails)})
         doc.p("retrain must score as retraining does (forget-set KLOM p95 interval reaching the floor's; U-LiRA AUC "
-              "interval holding 0.5), and none (the original model) must score worst. Claims 11 and 12 are tested "
+              "interval holding 0.5), and none (the original model) must score worst. Claims 8 and 9 are tested "
               "only when these hold.")
         doc.table(pd.DataFrame(rows))
 
