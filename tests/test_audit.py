@@ -272,3 +272,21 @@ def test_the_claims_are_tested_by_their_rule_and_only_when_the_sanity_rows_hold(
     assert bad.status == "not tested" and "retrain's U-LiRA AUC 0.900 [0.800, 1.000] excludes 0.5" in bad.evidence
     assert sanity(_table(_rows((9.0, 8.0, 10.0), (2.0, 1.5, 2.5))), "qnn") == [
         "qnn: none is not worst by klom_p95 (5.000; higher: finetune, scrub, gradient_ascent)"]
+
+
+def test_the_shifted_interval_holds_the_klom_the_plain_one_misses():
+    """Resampling repeats models, so bootstrap replicates of a histogram KL sit above the sample's KL; the
+    shifted interval keeps their spread around the sample's value."""
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(32, 300)), rng.normal(size=(32, 300))
+
+    def stat(ia, ib):
+        return np.array([np.quantile(st.klom(a, b, 4, 0.5, ia, ib), 0.95)])
+
+    ia, ib = st.halves(32)
+    point = stat(ia, ib)
+    plain = st.bootstrap(stat, ia, ib, 100, seed=0)
+    corrected = st.bootstrap(stat, ia, ib, 100, seed=0, point=point)
+    assert point[0] < plain[0][0]  # the plain percentile interval lies above the estimate
+    assert corrected[0][0] <= point[0] <= corrected[1][0]
+    np.testing.assert_allclose(corrected[1] - corrected[0], plain[1] - plain[0])

@@ -4,7 +4,8 @@ For one dataset, one poisoning (label flipping at the unlearning ``alpha``, the 
 unlearning experiment) and each model, with model indices ``i = 0 .. n_models - 1``:
 
 * ``original`` i: trained on the poisoned training set with the model's *training* schedule, from its own seed;
-* ``oracle`` i: trained on the retain set only, with the training schedule, from an independent seed;
+* ``oracle`` i: trained on the retain set only, with the training schedule, from an independent seed (the
+  ``retrain`` method's program: a fresh initialisation, cross-entropy on the retain set);
 * ``shadow`` i: trained on a random half of the poisoned training set (drawn per index), for online LiRA;
 * every unlearning method applied to original i (:mod:`qunlearn.unlearn`, the unlearning experiment's
   program), with the unlearning schedule; ``retrain`` with the *training* schedule, from its own seed, so that
@@ -68,7 +69,9 @@ PROTOCOL_NOTE = (
     "models. The population MIA is the unlearning experiment's (logistic regression on the losses of the forget "
     "set, flipped labels, against the validation set): it pools all examples and is confounded by the flipped "
     "labels (a forget example the model has unlearned has a high loss on its flipped label, so it looks unlike "
-    "held-out data because it is now right). Intervals: 95% percentile bootstrap over model indices.")
+    "held-out data because it is now right). Intervals: 95% percentile bootstrap over model indices, each "
+    "half resampled within itself; KLOM's shifted so that the replicates' median is the estimate (a resample "
+    "repeats models, which inflates a histogram KL); the population MIA's: of the mean over models.")
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,13 @@ def run_cell(cfg: AuditConfig, ds, d: AuditData, cell: Cell) -> dict:
     orig, _ = train(_keys(cfg, cell.model, "original", idx), bc(d.x_train), bc(d.y_train), bc(d.y_true),
                     bc(poisoned), x_val, y_val)
     keep = ~d.forget
-    oracle, _ = train(_keys(cfg, cell.model, "oracle", idx), bc(d.x_train[keep]), bc(d.y_train[keep]),
-                      bc(d.y_train[keep]), bc(np.zeros(keep.sum(), np.float32)), x_val, y_val)
+    run_data = UnlearnData(bc(d.x_train[keep]), bc(d.y_train[keep]), bc(d.x_train[d.forget]),
+                           bc(d.y_train[d.forget]), bc(d.y_true[d.forget]))
+    weights = {m: tuple(sorted(resolve_weights(m, cfg.weights.get(m)).items())) for m in set(cfg.methods) | {"retrain"}}
+    # an oracle is retraining on the retain set with the training schedule: the retrain program (one compilation
+    # for the oracles and the retrain method), from the oracles' own keys
+    retrain = unlearn_program(model, "retrain", weights["retrain"], mc.train)
+    oracle, _ = retrain(_keys(cfg, cell.model, "oracle", idx), orig, run_data, x_val, y_val)
     half = shadow_halves(cfg, cell.model, idx, len(d.y_train))
     shadow, _ = train(_keys(cfg, cell.model, "shadow", idx), jnp.asarray(d.x_train[half]),
                       jnp.asarray(d.y_train[half]), jnp.asarray(d.y_true[half]), jnp.asarray(poisoned[half]),
@@ -220,13 +228,10 @@ def run_cell(cfg: AuditConfig, ds, d: AuditData, cell: Cell) -> dict:
     np.put_along_axis(member, half, 1, axis=1)
     predict = _predictor(model)
     out = {"original": predict(orig, x_all), "oracle": predict(oracle, x_all), "shadow": predict(shadow, x_all)}
-    run_data = UnlearnData(bc(d.x_train[keep]), bc(d.y_train[keep]), bc(d.x_train[d.forget]),
-                           bc(d.y_train[d.forget]), bc(d.y_true[d.forget]))
     for m in cfg.methods:
-        w = tuple(sorted(resolve_weights(m, cfg.weights.get(m)).items()))
         schedule = mc.train if m == "retrain" else mc.unlearn  # retrain: one more oracle, from its own seeds
-        params, _ = unlearn_program(model, m, w, schedule)(_keys(cfg, cell.model, f"unlearn-{m}", idx), orig,
-                                                           run_data, x_val, y_val)
+        params, _ = unlearn_program(model, m, weights[m], schedule)(_keys(cfg, cell.model, f"unlearn-{m}", idx),
+                                                                    orig, run_data, x_val, y_val)
         out[f"method-{m}"] = predict(params, x_all)
     arrays = {k: np.asarray(jax.device_get(v), dtype=np.float32) for k, v in out.items()}
     arrays["member"] = member
@@ -281,7 +286,8 @@ def analyse(cfg: AuditConfig, d: AuditData, name: str, arrays: dict) -> tuple[li
     oracle = marg["oracle"]
     floor = st.klom_floor(oracle, bins, sm, oa, ob)
     floor_q = np.array([q for s in SPLITS for q in _quantiles(floor[split_idx[s]])])
-    floor_lo, floor_hi = st.bootstrap(lambda ia, ib: klom_stats(oracle, oracle, ia, ib), oa, ob, nb, cfg.seed)
+    floor_lo, floor_hi = st.bootstrap(lambda ia, ib: klom_stats(oracle, oracle, ia, ib), oa, ob, nb, cfg.seed,
+                                      point=floor_q)
     sd = oracle[o_ok].std(0, ddof=1)
     for s in SPLITS:
         per_example("", s, "oracle_margin_sd", sd[split_idx[s]])
@@ -315,7 +321,7 @@ def analyse(cfg: AuditConfig, d: AuditData, name: str, arrays: dict) -> tuple[li
         rows.append((method, "", "diverged", float((~(finite[key] & finite["original"])).sum())))
         k = st.klom(u, oracle, bins, sm, ia, ib)
         q = np.array([v for s in SPLITS for v in _quantiles(k[split_idx[s]])])
-        lo, hi = st.bootstrap(lambda a, b: klom_stats(u, oracle, a, b), ia, ib, nb, cfg.seed + 4)
+        lo, hi = st.bootstrap(lambda a, b: klom_stats(u, oracle, a, b), ia, ib, nb, cfg.seed + 4, point=q)
         for j, s in enumerate(SPLITS):
             add(method, s, "klom_median", q[2 * j], lo[2 * j], hi[2 * j])
             add(method, s, "klom_p95", q[2 * j + 1], lo[2 * j + 1], hi[2 * j + 1])
