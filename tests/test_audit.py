@@ -271,7 +271,10 @@ def test_the_claims_are_tested_by_their_rule_and_only_when_the_sanity_rows_hold(
     bad = klom("xxz", _table(_rows((0.5, 0.4, 0.6), (2.0, 1.5, 2.5), retrain_auc=(0.9, 0.8, 1.0))), {})
     assert bad.status == "not tested" and "retrain's U-LiRA AUC 0.900 [0.800, 1.000] excludes 0.5" in bad.evidence
     assert sanity(_table(_rows((9.0, 8.0, 10.0), (2.0, 1.5, 2.5))), "qnn") == [
-        "qnn: none is not worst by klom_p95 (5.000; higher: finetune, scrub, gradient_ascent)"]
+        "qnn: none is not worst by klom_p95 (5.000, upper bound 6.000; intervals entirely above it: finetune, scrub, "
+        "gradient_ascent)"]
+    within = _rows((5.5, 3.0, 8.0), (2.0, 1.5, 2.5))  # above none's value, not significantly: none still worst
+    assert sanity(_table(within), "qnn") == []
 
 
 def test_the_shifted_interval_holds_the_klom_the_plain_one_misses():

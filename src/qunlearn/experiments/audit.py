@@ -288,6 +288,7 @@ def analyse(cfg: AuditConfig, d: AuditData, name: str, arrays: dict) -> tuple[li
     floor_q = np.array([q for s in SPLITS for q in _quantiles(floor[split_idx[s]])])
     floor_lo, floor_hi = st.bootstrap(lambda ia, ib: klom_stats(oracle, oracle, ia, ib), oa, ob, nb, cfg.seed,
                                       point=floor_q)
+    floor_lo = np.maximum(floor_lo, 0.0)
     sd = oracle[o_ok].std(0, ddof=1)
     for s in SPLITS:
         per_example("", s, "oracle_margin_sd", sd[split_idx[s]])
@@ -322,6 +323,7 @@ def analyse(cfg: AuditConfig, d: AuditData, name: str, arrays: dict) -> tuple[li
         k = st.klom(u, oracle, bins, sm, ia, ib)
         q = np.array([v for s in SPLITS for v in _quantiles(k[split_idx[s]])])
         lo, hi = st.bootstrap(lambda a, b: klom_stats(u, oracle, a, b), ia, ib, nb, cfg.seed + 4, point=q)
+        lo = np.maximum(lo, 0.0)  # a KL is never negative
         for j, s in enumerate(SPLITS):
             add(method, s, "klom_median", q[2 * j], lo[2 * j], hi[2 * j])
             add(method, s, "klom_p95", q[2 * j + 1], lo[2 * j + 1], hi[2 * j + 1])
