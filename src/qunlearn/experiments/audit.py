@@ -22,7 +22,8 @@ Tables (tidy):
 * ``results.csv``: ``dataset, model, method, split, metric, value``, ``split`` one of ``forget``, ``retain``,
   ``val`` or empty. Metrics: ``klom_median``, ``klom_p95``, ``klom_floor_median``, ``klom_floor_p95`` (every
   split), ``ulira_auc``, ``ulira_tpr_1pct``, ``ulira_tpr_01pct``, ``ulira_effect_median`` (forget set),
-  ``mia_auc`` (no split: the population attack of the unlearning experiment, mean over models),
+  ``mia_auc`` (no split: the population attack of the unlearning experiment, mean over the first
+  ``mia_models`` model indices),
   ``lira_auc_before`` and ``oracle_margin_sd`` (method empty: before unlearning / the oracles), and for every
   metric its bootstrap interval as ``<metric>_lo`` and ``<metric>_hi``; ``n_models`` and ``diverged`` per method
   (models counted, and left out because an output was not finite). A TPR the test half cannot resolve is empty;
@@ -349,7 +350,7 @@ def analyse(cfg: AuditConfig, d: AuditData, name: str, arrays: dict) -> tuple[li
         roc += [(method, float(a), float(b)) for a, b in zip(fpr, tpr)]
         p = arrays[key]
         mia = np.full(cfg.n_models, np.nan)
-        for i in np.flatnonzero(ok):
+        for i in np.flatnonzero(ok)[: cfg.mia_models]:  # each a cross-validated fit: a few models tell its mean
             members = metrics.per_sample_bce(p[i, f], d.y_train[f])
             heldout = metrics.per_sample_bce(p[i, val], d.y_val)
             mia[i] = metrics.mia_auc(members, heldout, seed=i)

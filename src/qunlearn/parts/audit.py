@@ -64,6 +64,7 @@ class AuditConfig(_Experiment):
     clip: Positive = 15.0  # margins clipped to [-clip, clip]
     smoothing: Positive = 0.5  # added to every histogram bin count
     n_boot: Count(MAX_GRID * 10) = 200  # bootstrap replicates over model indices
+    mia_models: Count(MAX_MODELS) = 8  # the population attack (cross-validated fits) on the first few indices
 
     @field_validator("models")
     @classmethod
@@ -264,7 +265,7 @@ class Audit(Experiment):
                 "weights": {k: v for k, v in u.get("weights", {}).items() if k in methods},
                 "n_models": 32 if quick else 128, "chunk": 16 if quick else 32, "seed": u.get("seed", 0),
                 "precision": u.get("precision", "complex64"), "bins": "auto", "clip": 15.0, "smoothing": 0.5,
-                "n_boot": 200 if quick else 500}
+                "n_boot": 200 if quick else 500, "mia_models": 8}
 
     def headline(self, value):
         return f"{value.dataset.upper()} audit, {value.attack} alpha={value.alpha}, N={value.n_models}"
