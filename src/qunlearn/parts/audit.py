@@ -211,8 +211,8 @@ def audit_command(
     dataset: str = cmd.DATASET,
     model: Optional[str] = cmd.MODEL,
     alpha: Optional[str] = cmd.option(None, help="noise ratio of the label flipping to unlearn [0.3]"),
-    methods: Optional[str] = cmd.option(None, help="comma list of methods or 'paper' (retrain,finetune,scrub,"
-                                                   "gradient_ascent) [paper]; 'none' is always audited"),
+    methods: Optional[str] = cmd.option(None, help="comma list of methods, 'paper' (retrain,finetune,scrub,"
+                                                   "gradient_ascent) or 'all' [paper]; 'none' is always audited"),
     n_models: Optional[int] = cmd.option(None, "--n-models", help="models per role [quick 32, paper 128]"),
     chunk: Optional[int] = cmd.option(None, "--chunk", help="model indices per cell [16; paper 32]"),
     seed: Optional[int] = cmd.SEED,
