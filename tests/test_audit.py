@@ -173,6 +173,19 @@ def test_results_are_the_long_table_of_the_issue(reference):
         assert (reference.path / f"{stem}.png").stat().st_size > 1000
 
 
+def test_the_report_section_names_the_sanity_rows_and_what_was_left_empty(reference):
+    from qunlearn.report import write
+
+    md_path, _, claims = write(reference.path)
+    md = md_path.read_text()
+    assert "## XXZ: beyond the paper, forgetting audited example by example" in md and "klom.png" in md
+    import re
+
+    assert re.search(r"Left empty \(-\): mlp ulira_tpr_1pct: \d+ negatives cannot resolve an FPR of 0\.01", md)
+    assert "### Sanity rows" in md
+    assert {c.number: c.status for c in claims if c.number in (8, 9)} == {8: "not tested", 9: "not tested"}
+
+
 def test_the_summary_is_the_per_example_numbers_recomputed(reference):
     """The forget-set KLOM median of a method is the median of its per-example KLOM."""
     res, ex = (pd.read_csv(reference.path / f"{t}.csv") for t in ("results", "examples"))

@@ -296,6 +296,15 @@ class Audit(Experiment):
         for split in ("forget", "retain", "val"):
             doc.h(3, f"{split} set: value [95% bootstrap interval over model indices]")
             doc.table(audit_table(res, split))
+        notes = part["dir"] / "notes.csv"
+        if notes.exists() and notes.stat().st_size:
+            try:
+                reasons = pd.read_csv(notes)
+            except ValueError:  # a table without rows: nothing was left empty
+                reasons = pd.DataFrame(columns=["model", "metric", "reason"])
+            if len(reasons):
+                doc.p("Left empty (-): " + "; ".join(f"{r.model} {r.metric}: {r.reason}" for r in reasons[
+                    ["model", "metric", "reason"]].drop_duplicates().itertuples()))
         doc.h(3, "Privacy before unlearning, the oracles' spread and the effect sizes")
         doc.p("LiRA AUC before: online LiRA on the shadow models, each trained on a random half of the poisoned "
               "training set. The oracles' spread is the standard deviation of an example's margin over the oracles "
