@@ -43,9 +43,13 @@ TINY = {
     "xxz": {
         "poison": {"alphas": [0.0, 0.3], "attacks": ["label-flip"], "runs": 1,
                    "data_options": {"n_spins": 4, "n_per_class": 12}, "models": {"qnn": _Q, "mlp": _M}},
+        "audit": {"methods": ["retrain", "finetune"], "n_models": 4, "chunk": 2, "n_boot": 10,
+                  "data_options": {"n_spins": 4, "n_per_class": 12},
+                  "models": {"qnn": {**_Q, "unlearn": _U}, "mlp": {**_M, "unlearn": _U}}},
     },
 }
-WHERE = {"gauge": "xxz"}  # the dataset each experiment runs on here (the gauge study is about XXZ states)
+# the dataset each experiment runs on here (the gauge study is about XXZ states; the audit's QNN is smaller there)
+WHERE = {"gauge": "xxz", "audit": "xxz"}
 NEEDS = {"gauge": ["poison"]}  # parts it reads from (the gauge study compares with the alpha sweep)
 BUILTIN = tuple(registry.BUILTIN)
 # The kill-and-resume test of test_reproduce.py stops a real process by SIGTERM inside these experiments and

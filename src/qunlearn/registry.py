@@ -39,6 +39,7 @@ BUILTIN = {
     "embed": "qunlearn.parts.embed",
     "noise": "qunlearn.parts.noise",
     "capacity": "qunlearn.parts.capacity",
+    "audit": "qunlearn.parts.audit",
 }
 
 
