@@ -38,7 +38,8 @@ def test_reading_a_config_imports_no_jax():
 
 
 def test_the_registries_list_their_names():
-    assert ql.experiments() == ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed", "noise")
+    assert ql.experiments() == ("poison", "gauge", "unlearn", "sweeps", "landscape", "embed", "noise", "capacity",
+                                "audit")
     assert ql.datasets()[:2] == ("mnist", "xxz")
     assert {"qnn", "mlp"} <= set(ql.models())
 

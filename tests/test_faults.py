@@ -97,8 +97,11 @@ def tiny_toml(tmp_path):
 def _start(args, cwd):
     env = {**os.environ, "COLUMNS": "120"}
     env.pop("PYTEST_CURRENT_TEST", None)
+    # a pytest-xdist worker ignores SIGINT, and an ignored signal is inherited: give the command a terminal's
+    # default, as a user's Ctrl-C finds it
     return subprocess.Popen([EXE, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _work_of(snap: dict) -> dict:
