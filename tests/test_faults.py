@@ -97,11 +97,12 @@ def tiny_toml(tmp_path):
 def _start(args, cwd):
     env = {**os.environ, "COLUMNS": "120"}
     env.pop("PYTEST_CURRENT_TEST", None)
-    # a pytest-xdist worker ignores SIGINT, and an ignored signal is inherited: give the command a terminal's
-    # default, as a user's Ctrl-C finds it
+    # a pytest-xdist worker ignores SIGINT, and an ignored signal survives exec (a handler does not): give the
+    # worker Python's handler, so that the command finds SIGINT as a user's Ctrl-C does
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return subprocess.Popen([EXE, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            text=True, start_new_session=True)
 
 
 def _work_of(snap: dict) -> dict:
