@@ -3,6 +3,7 @@ signal mid-run and resume, determinism, and a table of bad inputs refused throug
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def reference(tiny_toml, tmp_path_factory):
     proc = qunlearn_proc(["reproduce", "mnist", "--config", str(tiny_toml), "--out", str(out)])
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
+    (out.parent / "stderr.log").write_text(stderr)
     return out, stdout
 
 
@@ -209,6 +211,19 @@ def test_reference_run_writes_every_part_and_the_report(reference):
     a = out / "mnist" / "unlearn" / "cells" / "qnn__trained.npz"
     b = out / "mnist" / "sweep-scrub" / "cells" / "qnn__trained.npz"
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_the_log_gives_every_parts_wall_time_beside_the_plans_estimate(reference):
+    out, _ = reference
+    log = (out.parent / "stderr.log").read_text()
+    parts = ["mnist/poison", "mnist/unlearn", "mnist/sweep-scrub", "mnist/sweep-gradient_ascent", "mnist/landscape",
+             "mnist/embed"]
+    for part in parts:
+        assert re.search(rf"{part}: \d+ cells?, about \d+(\.\d)? (s|min|h)\b", log), part
+        assert re.search(rf"{part}: finished in \d+ (s|min \d\d s)\b \(the plan said about \d+", log), part
+    assert re.search(r"reproduce mnist \(quick preset[^)]*\): finished in .+ \(the plan said about", log)
+    order = [log.index(f"{p}: finished in") for p in parts]
+    assert order == sorted(order)  # each part's line comes when it ends, in the plan's order
 
 
 # (part, cell files that must exist before the signal): a kill inside an alpha sweep and inside an unlearning

@@ -14,7 +14,7 @@ from rich.table import Table
 from .errors import count
 
 out = Console(width=None if sys.stdout.isatty() else 170)
-err = Console(stderr=True, log_path=False)
+err = Console(stderr=True, log_path=False, width=None if sys.stderr.isatty() else 170)  # a log file: no wrapping at 80
 
 DIVERGED_EXIT = 3  # exit status when every run of some cell diverged (its results are not averaged)
 
@@ -33,7 +33,8 @@ def run_plan(parts: list, executor: tuple, title: str, go=None, datasets: list |
 
     check_args(*executor)
     datasets = datasets or rp.check_inputs(parts)
-    seconds = sum(estimate_seconds(p, ds) for p, ds in zip(parts, datasets))
+    estimates = [estimate_seconds(p, ds) for p, ds in zip(parts, datasets)]
+    seconds = sum(estimates)
     cells = sum(p.total for p in parts)
     if not quiet:
         out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
@@ -47,7 +48,7 @@ def run_plan(parts: list, executor: tuple, title: str, go=None, datasets: list |
             err.print(f"executor: {ex.describe()}", highlight=False)
         if quiet:
             return go(ex, None, None)
-        with Reporter(err, parts, title) as rep:
+        with Reporter(err, parts, title, estimates) as rep:
             return go(ex, rep.on_part, rep.on_cell)
 
 

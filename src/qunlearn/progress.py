@@ -8,6 +8,7 @@ per part, so a resumed run estimates only what is left.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -66,8 +67,11 @@ class Reporter:
     Where bars cannot be redrawn (a notebook without ipywidgets, a log file), there are no bars and each
     cell's line says how far the run is instead: ``3/8`` cells, and the time left."""
 
-    def __init__(self, console: Console, parts: list, title: str):
+    def __init__(self, console: Console, parts: list, title: str, estimates: list[float] | None = None):
         self.parts, self.eta, self.done, self.cells_done = parts, Eta(), 0, 0
+        self.title, self.estimates = title, estimates
+        self.started = self.part_started = time.perf_counter()
+        self.open_part = None  # the part whose cells are running, for its closing line
         self.live = live_bars(console)
         self.progress = Progress(TextColumn("[bold]{task.description:<28}"), BarColumn(bar_width=30),
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
@@ -82,13 +86,34 @@ class Reporter:
         return self
 
     def __exit__(self, *exc):
+        if exc[0] is None and self.whole is not None:
+            self._close_part()
+            self._log(self.title, time.perf_counter() - self.started,
+                      sum(self.estimates) if self.estimates else None)
         return self.progress.__exit__(*exc)
+
+    def _estimate(self, part) -> float | None:
+        return self.estimates[self.parts.index(part)] if self.estimates else None
+
+    def _log(self, what: str, seconds: float, estimate: float | None) -> None:
+        said = "" if estimate is None else f" (the plan said {fmt_duration(estimate)})"
+        self.progress.console.log(f"{what}: finished in {fmt_clock(seconds)}{said}", highlight=False)
+
+    def _close_part(self) -> None:
+        """One line for the part that just ended: its wall time beside the plan's estimate of it."""
+        if self.open_part is not None:
+            self._log(self.open_part.label, time.perf_counter() - self.part_started, self._estimate(self.open_part))
+        self.open_part = None
 
     def on_part(self, part) -> None:
         self.done = 0
         self.progress.reset(self.current, total=part.total, description=part.label, eta=Eta.fmt(None))
         if self.whole is not None:
-            self.progress.console.log(f"{part.label}: {part.total} cells", highlight=False)
+            self._close_part()
+            self.open_part, self.part_started = part, time.perf_counter()
+            est = self._estimate(part)
+            said = "" if est is None else f", {fmt_duration(est)}"
+            self.progress.console.log(f"{part.label}: {part.total} cells{said}", highlight=False)
 
     def on_cell(self, part, cell, status: str, seconds: float) -> None:
         self.done += 1
@@ -149,6 +174,16 @@ def estimate_seconds(part, ds) -> float:
     estimate of the work and each model's set-up."""
     models = getattr(part.cfg, "models", {})
     return part.owner.estimate_seconds(part, ds) + sum(mc.spec.overhead_seconds for mc in models.values())
+
+
+def fmt_clock(seconds: float) -> str:
+    """A measured duration: ``42 s``, ``12 min 05 s``, ``2 h 03 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
 
 
 def fmt_duration(seconds: float) -> str:
