@@ -38,7 +38,7 @@ def run_plan(parts: list, executor: tuple, title: str, go=None, datasets: list |
     cells = sum(p.total for p in parts)
     if not quiet:
         out.print(f"{title}: {count(cells, 'cell')} in {count(len(parts), 'part')}, {fmt_duration(seconds)} on 2 CPU "
-                  "cores by a rough estimate", highlight=False)
+                  "cores with an empty compilation cache, by a rough estimate", highlight=False)
     go = go or (lambda ex, on_part, on_cell: rp.run_parts(parts, ex, on_part, on_cell))
     with make_executor(executor[0], scheduler=executor[1], workers=executor[2]) as ex:
         from .backend import use_compile_cache

@@ -140,11 +140,22 @@ class Reporter:
 # ------------------------------------------------------------------ estimates before a run
 # A rough cost model, so that a long command says up front what it will take (the bars then
 # estimate from the cells actually computed). A model's forward pass of one sample costs
-# ``spec.pass_seconds(ds, precision)``; a training step costs three passes per sample; every
-# evaluation is one pass over the training and validation sets (``evaluation=True``: a noisy
-# QNN's metrics run more trajectories than its steps); each model pays
-# ``spec.overhead_seconds`` once per part (compilation: cells of one shape share it). Calibrated
-# on 2 CPU cores against the measured paper-preset cells; expect a factor of two either way.
+# ``spec.pass_seconds(ds, precision)``; a training step costs three passes per sample, plus a
+# fixed ``step_seconds`` per optimiser step (XLA's per-operation cost on a CPU: what a small MLP's
+# step costs, whatever its width); every evaluation is one pass over the training and validation
+# sets (``evaluation=True``: a noisy QNN's metrics run more trajectories than its steps); every
+# compiled program costs ``spec.overhead_seconds`` once per part (cells of one shape share it; each
+# unlearning method is a program of its own). Calibrated on 2 CPU cores with an empty compilation
+# cache against the measured quick and paper-preset parts (benchmarks/README.md); machines of one
+# kind differ by up to 2x.
+
+STEP_SECONDS = 2.0e-3  # one optimiser step of a compiled loop, all vmapped runs together, beyond its arithmetic
+HVP_PASSES = 5  # a Hessian-vector product (forward over reverse) costs about five forward passes
+
+
+def step_seconds(spec) -> float:
+    """Fixed seconds of one optimiser step of ``spec``'s models (a spec may say; else :data:`STEP_SECONDS`)."""
+    return float(getattr(spec, "step_seconds", STEP_SECONDS))
 
 
 def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
@@ -154,8 +165,10 @@ def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None)
     n = len(ds.y_train) if n_train is None else n_train
     t = mc.train
     evals = len(eval_epochs(t)) * (len(ds.y_train) + len(ds.y_val))
-    return runs * (t.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
-                   + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
+    steps = t.epochs * -(-n // max(t.batch(n), 1))
+    return (runs * (t.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
+                    + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
+            + steps * step_seconds(mc.spec))
 
 
 def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
@@ -165,8 +178,10 @@ def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: i
 
     n_retain = int(len(ds.y_train) * (1 - alpha))
     evals = len(eval_epochs(u)) * (len(ds.y_train) + len(ds.y_val))
-    return settings * runs * (u.epochs * n_retain * 3 * mc.spec.pass_seconds(ds, precision)
-                              + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
+    steps = u.epochs * -(-n_retain // max(u.batch(n_retain), 1))
+    return settings * (runs * (u.epochs * n_retain * 3 * mc.spec.pass_seconds(ds, precision)
+                               + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
+                       + steps * step_seconds(mc.spec))
 
 
 def estimate_seconds(part, ds) -> float:

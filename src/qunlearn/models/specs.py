@@ -96,12 +96,14 @@ class QNNSpec:
 
     def pass_seconds(self, ds, precision: str, evaluation: bool = False) -> float:
         """Rough seconds of one forward pass of one sample on 2 CPU cores (for time estimates only):
-        2^n amplitudes x depth layers at 2e-8 s each, calibrated on the paper-size MNIST and XXZ cells,
-        times the noise model's trajectories (those of the metrics with ``evaluation``, else the steps')."""
+        2^n amplitudes x depth layers at 2e-8 s each (a layer of the ansatz's ``layer_cost``, 1 for the
+        paper's), calibrated on the paper-size MNIST and XXZ cells, times the noise model's trajectories
+        (those of the metrics with ``evaluation``, else the steps')."""
         copies = self.noise.runs if evaluation and self.noise is not None else self._copies
-        return 2e-8 * 2**ds.n_qubits * self.depth * (2 if precision == "complex128" else 1) * copies
+        layer = getattr(_ansatzes()[self.ansatz], "layer_cost", 1.0)
+        return 2e-8 * 2**ds.n_qubits * self.depth * layer * (2 if precision == "complex128" else 1) * copies
 
-    overhead_seconds: ClassVar[float] = 5.0  # compile and set-up of one cell
+    overhead_seconds: ClassVar[float] = 7.0  # compiling one program (measured: 6 to 10 s on 2 cores)
 
     def n_params(self, ds) -> int:
         return self.depth * ds.n_qubits * _ansatzes()[self.ansatz].angles_per_qubit
@@ -159,7 +161,7 @@ class MLPSpec:
         """Rough seconds of one forward pass of one sample (time estimates only): 1.5e-11 s per weight."""
         return 1.5e-11 * self.n_params(ds) * (2 if precision == "complex128" else 1)
 
-    overhead_seconds: ClassVar[float] = 2.0
+    overhead_seconds: ClassVar[float] = 3.0  # compiling one program (measured: about 3 s on 2 cores)
 
     def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:
         return None

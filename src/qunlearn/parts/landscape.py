@@ -85,7 +85,7 @@ class Landscape(Experiment):
         return f"{value.dataset.upper()} loss landscape"
 
     def estimate_seconds(self, part, ds) -> float:
-        from ..progress import train_seconds
+        from ..progress import HVP_PASSES, train_seconds
 
         cfg = part.cfg
         variants = 1 + len(cfg.alphas)
@@ -94,8 +94,9 @@ class Landscape(Experiment):
         for mc in cfg.models.values():
             n = mc.spec.n_params(ds)
             hvps = n if n <= cfg.exact_max else 100  # the exact trace, or Hutchinson's probes
-            hessian = variants * hvps * 3 * cfg.n_hessian * mc.spec.pass_seconds(ds, cfg.precision)
+            hessian = variants * hvps * HVP_PASSES * cfg.n_hessian * mc.spec.pass_seconds(ds, cfg.precision)
             total += len(cfg.seeds) * (train_seconds(mc, ds, variants, cfg.precision, n_tr) + hessian)
+            total += 2 * mc.spec.overhead_seconds  # the Hessian's programs beside the training's
         return total
 
     def setup_line(self, dataset, dirname, cfg):

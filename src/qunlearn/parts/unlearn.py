@@ -54,7 +54,6 @@ def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-HVP_PASSES = 5  # a Hessian-vector product of one sample costs about five forward passes (measured on the QNN)
 
 
 def newton_hvps(mc, ds, weights: dict | None) -> int:
@@ -69,14 +68,15 @@ def newton_hvps(mc, ds, weights: dict | None) -> int:
 def unlearn_work(cfg, ds) -> float:
     """Training the models to unlearn, then every method (retrain always runs: it is the oracle); Newton's step
     costs its Hessian-vector products over the retain set on top of its evaluations."""
-    from ..progress import train_seconds, unlearn_seconds
+    from ..progress import HVP_PASSES, train_seconds, unlearn_seconds
 
     methods = set(cfg.methods) | {"retrain"}
     n_retain = int(len(ds.y_train) * (1 - cfg.alpha))
     total = 0.0
     for mc in cfg.models.values():
         total += train_seconds(mc, ds, cfg.runs, cfg.precision)
-        total += len(methods) * unlearn_seconds(mc, ds, cfg.runs, cfg.precision, cfg.alpha)
+        total += len(methods) * (unlearn_seconds(mc, ds, cfg.runs, cfg.precision, cfg.alpha)
+                                 + mc.spec.overhead_seconds)  # each method is a compiled program of its own
         if "newton" in methods:
             total += (cfg.runs * newton_hvps(mc, ds, cfg.weights.get("newton")) * n_retain * HVP_PASSES
                       * mc.spec.pass_seconds(ds, cfg.precision))
