@@ -40,6 +40,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def this_machine() -> str:
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.machine()}"
+
+
 def timings(log: Path) -> list[tuple[str, str, str]]:
     """``(what, measured, the plan's estimate)`` for every 'finished in' line of a reproduce log."""
     rows = []
@@ -74,6 +78,7 @@ def main() -> None:
     ap.add_argument("--dest", type=Path, default=Path("docs/reference-run"))
     ap.add_argument("--log", type=Path, default=None, help="the command's stderr (its 'finished in' lines)")
     ap.add_argument("--command", default="qunlearn reproduce all --preset paper")
+    ap.add_argument("--machine", default=None, help="the run's machine in words (default: this machine's CPU)")
     ap.add_argument("--note", default="", help="a paragraph to add under the header (how the run was made)")
     ap.add_argument("--max-mb", type=float, default=5.0)
     args = ap.parse_args()
@@ -98,8 +103,7 @@ def main() -> None:
             "The report of one full run, as `qunlearn report` wrote it, with the figures it embeds. "
             "It is documentation: the cells and tables of the run are not in the repository.", "",
             f"- command: `{args.command}`",
-            f"- machine: {cpu_model()}, {os.cpu_count()} CPU cores visible, {platform.system()} "
-            f"{platform.machine()}, no GPU",
+            f"- machine: {args.machine or this_machine()}",
             f"- versions (recorded by the run): {versions}"]
     rows = timings(args.log) if args.log else []
     if rows:
