@@ -13,7 +13,10 @@ unlearning literature (SCRUB; Kurmanji et al., "Towards unbounded machine
 unlearning", 2023): a logistic regression on the per-sample loss, members
 (the forget set) against non-members (held-out samples), balanced by
 subsampling and scored by the ROC AUC of stratified cross-validated decision
-values. 0.5 means the attacker cannot tell the forget set from unseen data.
+values. 0.5 means the attacker cannot tell the forget set from unseen data. After unlearning the
+target is the retrain oracle's score on the same sets (``mia_auc_oracle`` in the unlearning tables),
+which is 0.5 only when the non-members are poisoned as the forget set is
+(:func:`qunlearn.experiments.unlearning.nonmember_labels`).
 """
 
 from __future__ import annotations
