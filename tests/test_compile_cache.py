@@ -46,7 +46,27 @@ def _child(env_value: str | None, tmp_path: Path) -> dict:
         env[backend.COMPILE_CACHE_ENV] = env_value
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "stderr": out.stderr}
+
+
+def test_an_entry_truncated_by_a_killed_process_is_compiled_again_and_replaced(tmp_path):
+    # a kill -9 while JAX writes an entry leaves it truncated; JAX itself warned on every later run and
+    # never replaced it
+    cache = tmp_path / "compiled"
+    first = _child(str(cache), tmp_path)
+    entries = sorted(cache.glob("*-cache"))
+    assert entries
+    whole = {p.name: p.read_bytes() for p in entries}
+    for p in entries:
+        p.write_bytes(whole[p.name][: len(whole[p.name]) // 2])
+    second = _child(str(cache), tmp_path)
+    assert "Error reading persistent compilation cache" not in second["stderr"]
+    assert second["val"] == first["val"]
+    assert sorted(p.name for p in cache.glob("*-cache")) == sorted(whole)
+    assert all(len(p.read_bytes()) > len(whole[p.name]) // 2 for p in cache.glob("*-cache"))  # written anew
+    third = _child(str(cache), tmp_path)
+    assert third["hits"] == third["requests"] >= 1 and "Error reading" not in third["stderr"]
+    assert not list(cache.glob(".*.tmp"))  # entries are written to a temporary file and renamed
 
 
 def test_second_process_compiles_nothing_the_first_compiled(tmp_path):

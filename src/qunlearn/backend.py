@@ -124,4 +124,55 @@ def use_compile_cache(path=None, min_compile_seconds: float = 0.5):
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", float(min_compile_seconds))
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    _safe_cache_entries()
     return path
+
+
+def _safe_cache_entries() -> None:
+    """Make JAX's file cache survive a process killed while it writes.
+
+    JAX writes an entry in place (``LRUCache.put``: ``Path.write_bytes``), so a kill -9 mid-write leaves a
+    truncated entry, and JAX never replaces an entry that exists: every later run warns that it cannot
+    read it and compiles the program again. Here an entry is written to a temporary file and renamed into
+    place, and an entry that does not decompress is removed when read, so that this compilation writes
+    it anew. Applied once per process; a JAX without these internals is left as it is."""
+    import os
+
+    try:
+        from jax._src import compilation_cache, lru_cache
+    except ImportError:  # pragma: no cover - another JAX layout
+        return
+    cls = getattr(lru_cache, "LRUCache", None)
+    suffix = getattr(lru_cache, "_CACHE_SUFFIX", None)
+    decompress = getattr(compilation_cache, "decompress_executable", None)
+    if cls is None or suffix is None or decompress is None or getattr(cls, "_qunlearn_safe", False):
+        return
+    put, get = cls.put, cls.get
+
+    def safe_put(self, key: str, value: bytes) -> None:
+        if getattr(self, "eviction_enabled", True) or not key:
+            return put(self, key, value)  # JAX's own locked path (a size limit was set)
+        entry = self.path / f"{key}{suffix}"
+        if entry.exists():
+            return None
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(value)
+            os.replace(tmp, entry)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def checked_get(self, key: str):
+        value = get(self, key)
+        if value is None:
+            return None
+        try:
+            decompress(value)
+        except Exception:  # a truncated or foreign entry: gone, so that it is compiled and written again
+            (self.path / f"{key}{suffix}").unlink(missing_ok=True)
+            return None
+        return value
+
+    cls.put, cls.get, cls._qunlearn_safe = safe_put, checked_get, True
