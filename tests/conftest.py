@@ -9,5 +9,8 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     if ("QUNLEARN_CACHE_DIR" not in os.environ
             or not os.environ["QUNLEARN_CACHE_DIR"].startswith(str(tmp_path_factory.getbasetemp()))):
         monkeypatch.setenv("QUNLEARN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "xxz-cache"))
-    # no compiled programs on disk in tests, unless a test asks for them (test_backend's cache tests)
-    monkeypatch.setenv("QUNLEARN_COMPILE_CACHE", "off")
+    # compiled programs are shared by the tests of one session (both xdist workers: entries are written
+    # atomically), so a command a test runs again in a new process compiles nothing; never the user's cache
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    monkeypatch.setenv("QUNLEARN_COMPILE_CACHE", str(shared / "compile-cache"))
