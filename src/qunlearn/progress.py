@@ -158,30 +158,25 @@ def step_seconds(spec) -> float:
     return float(getattr(spec, "step_seconds", STEP_SECONDS))
 
 
+def schedule_seconds(mc, sched, ds, runs: int, precision: str, n: int) -> float:
+    """One schedule ``sched`` (training or unlearning) of ``mc`` on ``n`` samples, ``runs`` times (vmapped):
+    its passes and evaluations per run, and its optimiser steps once for all runs."""
+    from .schedule import eval_epochs
+
+    evals = len(eval_epochs(sched)) * (len(ds.y_train) + len(ds.y_val))
+    return (runs * (sched.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
+                    + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
+            + sched.epochs * sched.batches(n) * step_seconds(mc.spec))
+
+
 def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
     """Training one model ``runs`` times (vmapped) on ``n_train`` samples (default: the whole training set)."""
-    from .train import eval_epochs
-
-    n = len(ds.y_train) if n_train is None else n_train
-    t = mc.train
-    evals = len(eval_epochs(t)) * (len(ds.y_train) + len(ds.y_val))
-    steps = t.epochs * -(-n // max(t.batch(n), 1))
-    return (runs * (t.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
-                    + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
-            + steps * step_seconds(mc.spec))
+    return schedule_seconds(mc, mc.train, ds, runs, precision, len(ds.y_train) if n_train is None else n_train)
 
 
 def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
     """Unlearning one model ``runs`` times for ``settings`` weight settings, on the retain set of ``alpha``."""
-    u = mc.unlearn
-    from .train import eval_epochs
-
-    n_retain = int(len(ds.y_train) * (1 - alpha))
-    evals = len(eval_epochs(u)) * (len(ds.y_train) + len(ds.y_val))
-    steps = u.epochs * -(-n_retain // max(u.batch(n_retain), 1))
-    return settings * (runs * (u.epochs * n_retain * 3 * mc.spec.pass_seconds(ds, precision)
-                               + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
-                       + steps * step_seconds(mc.spec))
+    return settings * schedule_seconds(mc, mc.unlearn, ds, runs, precision, int(len(ds.y_train) * (1 - alpha)))
 
 
 def estimate_seconds(part, ds) -> float:

@@ -39,6 +39,10 @@ class TrainConfig(Schema):
         """The minibatch size over ``n`` samples."""
         return n if self.batch_size is None else min(self.batch_size, n)
 
+    def batches(self, n: int) -> int:
+        """Minibatches (optimiser steps) of one epoch over ``n`` samples: ``ceil(n / batch(n))``."""
+        return -(-n // max(self.batch(n), 1))
+
 
 def eval_epochs(cfg: TrainConfig) -> np.ndarray:
     """Epochs at which :func:`fit` records metrics: 0, every ``eval_every``, and the last."""

@@ -70,7 +70,7 @@ def fit(
     """
     tx = optimizer if optimizer is not None else optax.adam(cfg.lr)
     bs = cfg.batch(n)
-    n_batches = -(-n // bs)
+    n_batches = cfg.batches(n)
     pad = n_batches * bs - n
     mask = (jnp.arange(n_batches * bs) < n).reshape(n_batches, bs)
     grad_fn = jax.grad(loss_fn)

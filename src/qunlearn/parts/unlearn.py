@@ -54,8 +54,6 @@ def unlearn_table(res: pd.DataFrame, timing: pd.DataFrame | None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-
-
 def newton_hvps(mc, ds, weights: dict | None) -> int:
     """Hessian-vector products of one Newton step: one per parameter on the exact path, ``rank`` beyond it."""
     from ..vocab import resolve_weights
