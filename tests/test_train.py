@@ -202,6 +202,32 @@ def test_fit_default_optimizer_is_adam_with_cfg_lr():
     np.testing.assert_allclose(float(params), -3 * 2 * 0.01, rtol=1e-5)
 
 
+@pytest.mark.parametrize("epochs, every", [(5, 2), (4, 2), (3, 5), (1, 1)])
+def test_fit_traces_the_metrics_once_and_records_them_on_schedule(epochs, every):
+    """The metrics (a model's forward pass over both data sets: the largest part of a training program)
+    appear once in the compiled program, whatever the schedule; before, the first evaluation, the loop
+    and a remainder of epochs each traced (and XLA compiled) them again. Values are recorded at
+    eval_epochs, after the epochs before them."""
+    traced = []
+
+    def metrics_fn(params, data, key):
+        traced.append(1)
+        return {"w": params["w"], "key": jax.random.key_data(key)[-1].astype(jnp.float32)}
+
+    def loss_fn(params, data, idx, mask, key):
+        return jnp.sum(mask * (params["w"] - 1.0) ** 2)
+
+    cfg = TrainConfig(epochs=epochs, batch_size=None, lr=0.5, eval_every=every)
+    opt = optax.sgd(0.25)  # w <- w - 0.25 * 2 n (w - 1) = w - 0.5 (w - 1) for n = 1: the gap halves each epoch
+    params, hist = jax.jit(lambda k: fit({"w": jnp.float32(0.0)}, loss_fn, metrics_fn, {}, 1, cfg, k, opt))(
+        jax.random.PRNGKey(0))
+    assert len(traced) == 1
+    at = eval_epochs(cfg)
+    np.testing.assert_allclose(np.asarray(hist["w"]), 1.0 - 0.5 ** at, rtol=1e-6)
+    # each evaluation draws its own key, folded from the epoch it is taken at
+    assert len(set(np.asarray(hist["key"]).tolist())) == len(at)
+
+
 def test_fit_custom_step_fn_sees_epoch_index():
     """``step_fn`` replaces the gradient step and gets the 0-based epoch index."""
     n, bs, epochs = 10, 4, 5

@@ -99,20 +99,14 @@ def fit(
 
     metrics_key = jax.random.fold_in(key, METRICS_STREAM)
 
-    def run(carry, n_epochs):
-        carry, _ = jax.lax.scan(epoch, carry, None, length=n_epochs)
+    def block(carry, n_epochs):  # n_epochs epochs (0 for the first evaluation), then the metrics
+        carry = jax.lax.fori_loop(0, n_epochs, lambda _, c: epoch(c, None)[0], carry)
         return carry, metrics_fn(carry[0], data, jax.random.fold_in(metrics_key, carry[3]))
 
+    # one loop over the evaluation points: the model's forward pass of the metrics is traced and compiled once
+    epochs_before = np.diff(np.asarray(eval_epochs(cfg)), prepend=0).astype(np.int32)
     carry = (params, tx.init(params), key, jnp.zeros((), jnp.int32))
-    history = [jax.tree_util.tree_map(lambda v: v[None], metrics_fn(params, data, jax.random.fold_in(metrics_key, 0)))]
-    n_full, rem = divmod(cfg.epochs, cfg.eval_every)
-    if n_full:
-        carry, hist = jax.lax.scan(lambda c, _: run(c, cfg.eval_every), carry, None, length=n_full)
-        history.append(hist)
-    if rem:
-        carry, last = run(carry, rem)
-        history.append(jax.tree_util.tree_map(lambda v: v[None], last))
-    history = jax.tree_util.tree_map(lambda *v: jnp.concatenate(v), *history)
+    carry, history = jax.lax.scan(block, carry, jnp.asarray(epochs_before))
     return carry[0], history
 
 
