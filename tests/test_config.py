@@ -8,6 +8,7 @@ from qunlearn import cli, study
 from qunlearn.config import ModelConfig, PoisonConfig, SweepConfig, UnlearnConfig, preset_configs
 from qunlearn.errors import InputError
 from qunlearn.models.specs import SPECS, MLPSpec, QNNSpec, spec_from_dict, spec_to_dict
+from qunlearn.parts.audit import AuditConfig
 from qunlearn.train import TrainConfig
 
 
@@ -101,4 +102,6 @@ def test_an_unlearning_model_needs_its_unlearning_schedule():
     mc = ModelConfig(MLPSpec((4,)), TrainConfig(2, 8, 0.1, 1))
     with pytest.raises(InputError, match="no unlearning schedule"):
         UnlearnConfig(models={"mlp": mc})
+    with pytest.raises(InputError, match="'mlp' has no unlearning schedule"):  # the audit unlearns too
+        AuditConfig(models={"mlp": mc})
     assert PoisonConfig(models={"mlp": mc}).models["mlp"] == mc

@@ -231,6 +231,14 @@ def _shot(n: Any) -> int:
     return check_count(n, "shots", MAX_SHOTS)
 
 
+def _can_unlearn(models: dict) -> dict:
+    """``models``, each with an unlearning schedule (the experiments that unlearn refuse a model without one)."""
+    for name, mc in models.items():
+        if mc.unlearn is None:
+            raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
+    return models
+
+
 class UnlearnConfig(_Experiment):
     """Poison at one alpha, train the model to unlearn, run every method for every run."""
 
@@ -249,10 +257,7 @@ class UnlearnConfig(_Experiment):
     @field_validator("models")
     @classmethod
     def _can_unlearn(cls, models: dict) -> dict:
-        for name, mc in models.items():
-            if mc.unlearn is None:
-                raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
-        return models
+        return _can_unlearn(models)
 
     @model_validator(mode="after")
     def _weights_of_methods(self):

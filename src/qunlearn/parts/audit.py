@@ -18,7 +18,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 from .._lazy import lazy
 from .. import commands as cmd
 from ..commands import Common
-from ..config import MAX_GRID, Dataset, DataOptions, Models, _Experiment, _forgets, _methods, _one_attack
+from ..config import (MAX_GRID, Dataset, DataOptions, Models, _can_unlearn, _Experiment, _forgets, _methods,
+                      _one_attack)
 from ..errors import InputError
 from ..registry import ClaimRule, Experiment
 from ..report import HELD, NOT_HELD, UNTESTED, Claim, _describe
@@ -69,9 +70,7 @@ class AuditConfig(_Experiment):
     @field_validator("models")
     @classmethod
     def _can_audit(cls, models: dict) -> dict:
-        for name, mc in models.items():
-            if mc.unlearn is None:
-                raise InputError(f"model {name!r} has no unlearning schedule; give it an [unlearn] table")
+        for name, mc in _can_unlearn(models).items():
             if getattr(mc.spec, "stochastic", False):
                 raise InputError(f"model {name!r}: the audit compares output distributions over seeds, and this "
                                  "QNN's outputs are random; remove its noise table")
