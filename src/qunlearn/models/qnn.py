@@ -346,7 +346,7 @@ class LandscapeQNN(CircuitQNN):
     name: str = "qnn-landscape"
 
     angles_per_qubit: ClassVar[int] = 2
-    layer_cost: ClassVar[float] = 1.4  # time estimates: a layer (CNOT ring gate by gate) costs 1.4 paper layers
+    layer_cost: ClassVar[float] = 1.65  # time estimates: a layer (CNOT ring gate by gate) costs 1.65 paper layers
 
     def local(self, t):
         ctype = self.complex_dtype

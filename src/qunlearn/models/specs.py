@@ -96,12 +96,12 @@ class QNNSpec:
 
     def pass_seconds(self, ds, precision: str, evaluation: bool = False) -> float:
         """Rough seconds of one forward pass of one sample on 2 CPU cores (for time estimates only):
-        2^n amplitudes x depth layers at 2e-8 s each (a layer of the ansatz's ``layer_cost``, 1 for the
-        paper's), calibrated on the paper-size MNIST and XXZ cells, times the noise model's trajectories
-        (those of the metrics with ``evaluation``, else the steps')."""
+        2^n amplitudes x depth layers at 1.7e-8 s each (a layer of the ansatz's ``layer_cost``, 1 for the
+        paper's), calibrated on the quick preset's parts and the paper preset's (benchmarks/README.md), times
+        the noise model's trajectories (those of the metrics with ``evaluation``, else the steps')."""
         copies = self.noise.runs if evaluation and self.noise is not None else self._copies
         layer = getattr(_ansatzes()[self.ansatz], "layer_cost", 1.0)
-        return 2e-8 * 2**ds.n_qubits * self.depth * layer * (2 if precision == "complex128" else 1) * copies
+        return 1.7e-8 * 2**ds.n_qubits * self.depth * layer * (2 if precision == "complex128" else 1) * copies
 
     overhead_seconds: ClassVar[float] = 7.0  # compiling one program (measured: 6 to 10 s on 2 cores)
 
