@@ -67,6 +67,10 @@ def fit(
 
     Returns:
       ``(params, history)`` with ``history[name]`` of length ``len(eval_epochs(cfg))``.
+
+    ``fit`` runs under ``jax.jit`` and ``jax.vmap``; it is not reverse-mode differentiable (the epochs
+    between two evaluations are a ``fori_loop`` over a count given as data, so that the metrics are traced
+    once).
     """
     tx = optimizer if optimizer is not None else optax.adam(cfg.lr)
     bs = cfg.batch(n)
