@@ -228,6 +228,26 @@ def test_fit_traces_the_metrics_once_and_records_them_on_schedule(epochs, every)
     assert len(set(np.asarray(hist["key"]).tolist())) == len(at)
 
 
+def test_fit_is_differentiable_through_its_epochs():
+    """jax.grad of a function of fit's result (bilevel studies): with w <- w - 0.5 (w - 1) per epoch, the final
+    w depends on the initial one as 0.5 ** epochs, whatever the evaluation schedule."""
+
+    def loss_fn(params, data, idx, mask, key):
+        return jnp.sum(mask * (params["w"] - 1.0) ** 2)
+
+    def metrics_fn(params, data, key):
+        return {"w": params["w"]}
+
+    for epochs, every in [(5, 2), (3, 5)]:
+        cfg = TrainConfig(epochs=epochs, batch_size=None, lr=0.5, eval_every=every)
+
+        def final_w(w0):
+            params, _ = fit({"w": w0}, loss_fn, metrics_fn, {}, 1, cfg, jax.random.PRNGKey(0), optax.sgd(0.25))
+            return params["w"]
+
+        np.testing.assert_allclose(float(jax.grad(final_w)(jnp.float32(0.0))), 0.5**epochs, rtol=1e-6)
+
+
 def test_fit_custom_step_fn_sees_epoch_index():
     """``step_fn`` replaces the gradient step and gets the 0-based epoch index."""
     n, bs, epochs = 10, 4, 5

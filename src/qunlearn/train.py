@@ -68,9 +68,8 @@ def fit(
     Returns:
       ``(params, history)`` with ``history[name]`` of length ``len(eval_epochs(cfg))``.
 
-    ``fit`` runs under ``jax.jit`` and ``jax.vmap``; it is not reverse-mode differentiable (the epochs
-    between two evaluations are a ``fori_loop`` over a count given as data, so that the metrics are traced
-    once).
+    ``fit`` runs under ``jax.jit`` and ``jax.vmap`` and is differentiable (``jax.grad`` of a function of its
+    result, for bilevel studies).
     """
     tx = optimizer if optimizer is not None else optax.adam(cfg.lr)
     bs = cfg.batch(n)
@@ -103,12 +102,17 @@ def fit(
 
     metrics_key = jax.random.fold_in(key, METRICS_STREAM)
 
+    epochs_before = np.diff(np.asarray(eval_epochs(cfg)), prepend=0).astype(np.int32)
+    longest = int(epochs_before.max())
+
     def block(carry, n_epochs):  # n_epochs epochs (0 for the first evaluation), then the metrics
-        carry = jax.lax.fori_loop(0, n_epochs, lambda _, c: epoch(c, None)[0], carry)
+        def maybe(c, i):  # a scan with a skip, not a while loop: fit stays reverse-mode differentiable
+            return jax.lax.cond(i < n_epochs, lambda c: epoch(c, None)[0], lambda c: c, c), None
+
+        carry, _ = jax.lax.scan(maybe, carry, jnp.arange(longest))
         return carry, metrics_fn(carry[0], data, jax.random.fold_in(metrics_key, carry[3]))
 
     # one loop over the evaluation points: the model's forward pass of the metrics is traced and compiled once
-    epochs_before = np.diff(np.asarray(eval_epochs(cfg)), prepend=0).astype(np.int32)
     carry = (params, tx.init(params), key, jnp.zeros((), jnp.int32))
     carry, history = jax.lax.scan(block, carry, jnp.asarray(epochs_before))
     return carry[0], history
