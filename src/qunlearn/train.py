@@ -1,9 +1,10 @@
 r"""One optimisation loop for every model and every objective.
 
 :func:`fit` is a pure function: Adam (optax) over shuffled minibatches, one
-``jax.lax.scan`` over epochs and, inside, one over minibatches, with metrics
-evaluated on a fixed schedule (epoch 0, every ``eval_every`` epochs, and the
-last epoch) inside the compiled program. It knows nothing about models or
+``jax.lax.scan`` over the evaluation points (epoch 0, every ``eval_every``
+epochs, and the last epoch), each running the epochs before it (a scan over
+epochs and, inside, one over minibatches) and then the metrics, which are
+traced once, inside the compiled program. It knows nothing about models or
 datasets: it gets a minibatch loss and a metrics function. Training
 (:func:`supervised_program`) and unlearning build on it; the runs of one cell
 (the seeds) are one ``jax.vmap`` of it.
