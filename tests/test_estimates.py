@@ -18,23 +18,80 @@ def model(spec, **train):
     return SimpleNamespace(spec=spec, train=TrainConfig(**train), unlearn=TrainConfig(**train))
 
 
+def step(spec, runs):
+    """The fixed seconds of one step as the model says: shared, per run, and the MLP's weights per run."""
+    return progress.STEP_SECONDS + runs * (progress.STEP_RUN_SECONDS + 1.2e-9 * spec.n_params(DS))
+
+
 def test_a_training_step_costs_a_fixed_time_beyond_its_arithmetic():
     # the same samples and passes cut into 4x the steps: the estimate grows by exactly the steps' fixed cost
-    big = progress.train_seconds(model(MLPSpec((8,)), epochs=10, batch_size=256, eval_every=10), DS, 2, "complex64")
-    small = progress.train_seconds(model(MLPSpec((8,)), epochs=10, batch_size=64, eval_every=10), DS, 2, "complex64")
+    spec = MLPSpec((8,))
+    big = progress.train_seconds(model(spec, epochs=10, batch_size=256, eval_every=10), DS, 2, "complex64")
+    small = progress.train_seconds(model(spec, epochs=10, batch_size=64, eval_every=10), DS, 2, "complex64")
     steps_big, steps_small = 10 * 2, 10 * 8  # ceil(500 / 256), ceil(500 / 64) per epoch
-    assert small - big == pytest.approx((steps_small - steps_big) * progress.STEP_SECONDS)
+    assert small - big == pytest.approx((steps_small - steps_big) * step(spec, 2))
     # full batch is one step per epoch
-    full = progress.train_seconds(model(MLPSpec((8,)), epochs=10, batch_size="full", eval_every=10), DS, 2,
-                                  "complex64")
-    assert big - full == pytest.approx((steps_big - 10) * progress.STEP_SECONDS)
+    full = progress.train_seconds(model(spec, epochs=10, batch_size="full", eval_every=10), DS, 2, "complex64")
+    assert big - full == pytest.approx((steps_big - 10) * step(spec, 2))
 
 
-def test_the_step_cost_is_shared_by_vmapped_runs_and_the_arithmetic_is_not():
+def test_the_shared_step_cost_is_paid_once_for_vmapped_runs_and_the_rest_per_run():
     mc = model(MLPSpec((8,)), epochs=10, batch_size=256, eval_every=10)
     one, three = (progress.train_seconds(mc, DS, r, "complex64") for r in (1, 3))
-    fixed = 10 * 2 * progress.STEP_SECONDS
-    assert three - fixed == pytest.approx(3 * (one - fixed))
+    shared = 10 * 2 * progress.STEP_SECONDS
+    assert three - shared == pytest.approx(3 * (one - shared))
+
+
+def test_an_mlp_step_costs_more_the_more_weights_it_updates_and_a_qnn_step_does_not():
+    narrow, wide = MLPSpec((8,)), MLPSpec((64,))
+    assert wide.step_run_seconds(DS, "complex64") / narrow.step_run_seconds(DS, "complex64") == pytest.approx(
+        wide.n_params(DS) / narrow.n_params(DS))
+    assert wide.step_run_seconds(DS, "complex128") == pytest.approx(2 * wide.step_run_seconds(DS, "complex64"))
+    assert progress.step_seconds(QNNSpec(depth=3), DS, "complex64", 4) == pytest.approx(
+        progress.STEP_SECONDS + 4 * progress.STEP_RUN_SECONDS)
+
+
+def test_a_method_with_a_forget_term_passes_over_the_forget_set_every_step():
+    mlp = model(MLPSpec((8,)), epochs=5, batch_size=64, eval_every=5)
+    n_forget = 500 - int(500 * 0.7)
+    steps = 5 * 6  # ceil(350 / 64) minibatches of the retain set per epoch
+    per_pass = MLPSpec((8,)).pass_seconds(DS, "complex64")
+    finetune = progress.unlearn_seconds(mlp, DS, 2, "complex64", 0.3, method="finetune")
+    for name in ("scrub", "gradient_ascent", "neggrad_plus"):
+        got = progress.unlearn_seconds(mlp, DS, 2, "complex64", 0.3, method=name)
+        assert got - finetune == pytest.approx(2 * steps * n_forget * 3 * per_pass)
+    # random labels: minibatches over all 500 samples instead of the 350 retained
+    union = progress.unlearn_seconds(mlp, DS, 2, "complex64", 0.3, method="random_labels")
+    assert union == pytest.approx(progress.schedule_seconds(mlp, mlp.unlearn, DS, 2, "complex64", 500))
+
+
+def test_a_registered_method_declares_its_step_data_and_a_bad_kind_is_refused():
+    from qunlearn import unlearn, vocab
+
+    with pytest.raises(ValueError, match="step_data must be one of retain, forget, union"):
+        unlearn.method("estimate_probe_bad", step_data="everything")
+    assert "estimate_probe_bad" not in unlearn.METHODS
+    try:
+        unlearn.method("estimate_probe", step_data="forget")(lambda model, teacher, w: None)
+        assert vocab.STEP_DATA["estimate_probe"] == "forget"
+    finally:  # the registry is process-wide: leave it as it was
+        unlearn.METHODS.pop("estimate_probe", None)
+        vocab.DEFAULT_WEIGHTS.pop("estimate_probe", None)
+        vocab.STEP_DATA.pop("estimate_probe", None)
+
+
+def test_a_weight_sweep_counts_its_two_evaluations_not_the_unlearning_schedules():
+    from qunlearn.parts.sweeps import EXPERIMENT as sweeps
+
+    mlp = model(MLPSpec((8,)), epochs=5, batch_size=64, eval_every=1)
+    cfg = SimpleNamespace(method="gradient_ascent", grid=(0.0, 0.5), unlearn=SimpleNamespace(
+        runs=2, precision="complex64", alpha=0.3, models={"mlp": mlp}))
+    part = SimpleNamespace(cfg=cfg, options={"models_from": "elsewhere"})
+    two_evals = mlp.unlearn.replace(eval_every=5)
+    assert sweeps.estimate_seconds(part, DS) == pytest.approx(progress.unlearn_seconds(
+        mlp, DS, 2, "complex64", 0.3, settings=2, method="gradient_ascent", sched=two_evals))
+    assert sweeps.estimate_seconds(part, DS) < progress.unlearn_seconds(
+        mlp, DS, 2, "complex64", 0.3, settings=2, method="gradient_ascent")
 
 
 def test_every_unlearning_method_is_a_compiled_program_of_its_own():
@@ -46,7 +103,7 @@ def test_every_unlearning_method_is_a_compiled_program_of_its_own():
 
     two = unlearn_work(cfg(("retrain", "finetune")), DS)
     three = unlearn_work(cfg(("retrain", "finetune", "scrub")), DS)
-    per_method = progress.unlearn_seconds(mlp, DS, 2, "complex64", 0.3)
+    per_method = progress.unlearn_seconds(mlp, DS, 2, "complex64", 0.3, method="scrub")
     assert three - two == pytest.approx(per_method + MLPSpec.overhead_seconds)
 
 

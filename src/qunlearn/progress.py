@@ -141,32 +141,43 @@ class Reporter:
 # A rough cost model, so that a long command says up front what it will take (the bars then
 # estimate from the cells actually computed). A model's forward pass of one sample costs
 # ``spec.pass_seconds(ds, precision)``; a training step costs three passes per sample, plus a
-# fixed ``step_seconds`` per optimiser step (XLA's per-operation cost on a CPU: what a small MLP's
-# step costs, whatever its width); every evaluation is one pass over the training and validation
-# sets (``evaluation=True``: a noisy QNN's metrics run more trajectories than its steps); every
-# compiled program costs ``spec.overhead_seconds`` once per part (cells of one shape share it; each
-# unlearning method is a program of its own). Calibrated on 2 CPU cores with an empty compilation
-# cache against the measured quick and paper-preset parts (benchmarks/README.md); machines of one
-# kind differ by up to 2x.
+# fixed cost per optimiser step (XLA's per-operation cost on a CPU: what a small MLP's step costs,
+# whatever its width): :data:`STEP_SECONDS` shared by the vmapped runs, :data:`STEP_RUN_SECONDS` for
+# each run, and the model's own ``spec.step_run_seconds(ds, precision)`` for each run where it has
+# one (an MLP's step reads and updates every weight: memory, not arithmetic, on small minibatches);
+# every evaluation is one pass over the training and validation sets (``evaluation=True``: a noisy
+# QNN's metrics run more trajectories than its steps); every compiled program costs
+# ``spec.overhead_seconds`` once per part (cells of one shape share it; each unlearning method is a
+# program of its own). An unlearning method's step also passes over the forget set where its loss
+# has a forget term (:data:`qunlearn.vocab.STEP_DATA`). Calibrated on 2 CPU cores with an empty
+# compilation cache against the measured quick preset and the full paper-preset run
+# (benchmarks/README.md); machines of one kind differ by up to 2x.
 
-STEP_SECONDS = 2.0e-3  # one optimiser step of a compiled loop, all vmapped runs together, beyond its arithmetic
+STEP_SECONDS = 0.7e-3  # one optimiser step of a compiled loop, all vmapped runs together, beyond its arithmetic
+STEP_RUN_SECONDS = 0.35e-3  # and for each vmapped run (XXZ MLPs, 2 and 5 runs: 1.4 and 2.5 ms a step in all)
 HVP_PASSES = 5  # a Hessian-vector product (forward over reverse) costs about five forward passes
 
 
-def step_seconds(spec) -> float:
-    """Fixed seconds of one optimiser step of ``spec``'s models (a spec may say; else :data:`STEP_SECONDS`)."""
-    return float(getattr(spec, "step_seconds", STEP_SECONDS))
+def step_seconds(spec, ds, precision: str, runs: int) -> float:
+    """Fixed seconds of one optimiser step of ``runs`` vmapped runs of ``spec``'s models: the spec's own
+    ``step_seconds`` (all runs together) where it has one, else :data:`STEP_SECONDS`, plus per run
+    :data:`STEP_RUN_SECONDS` and the spec's ``step_run_seconds(ds, precision)`` where it has one."""
+    own = getattr(spec, "step_run_seconds", None)
+    per_run = STEP_RUN_SECONDS + (own(ds, precision) if own is not None else 0.0)
+    return float(getattr(spec, "step_seconds", STEP_SECONDS)) + runs * per_run
 
 
-def schedule_seconds(mc, sched, ds, runs: int, precision: str, n: int) -> float:
+def schedule_seconds(mc, sched, ds, runs: int, precision: str, n: int, forget: int = 0) -> float:
     """One schedule ``sched`` (training or unlearning) of ``mc`` on ``n`` samples, ``runs`` times (vmapped):
-    its passes and evaluations per run, and its optimiser steps once for all runs."""
+    its passes and evaluations per run, and its optimiser steps; ``forget``: samples every step also
+    passes over (forward and backward) beyond its minibatch."""
     from .schedule import eval_epochs
 
+    steps = sched.epochs * sched.batches(n)
     evals = len(eval_epochs(sched)) * (len(ds.y_train) + len(ds.y_val))
-    return (runs * (sched.epochs * n * 3 * mc.spec.pass_seconds(ds, precision)
+    return (runs * ((sched.epochs * n + steps * forget) * 3 * mc.spec.pass_seconds(ds, precision)
                     + evals * mc.spec.pass_seconds(ds, precision, evaluation=True))
-            + sched.epochs * sched.batches(n) * step_seconds(mc.spec))
+            + steps * step_seconds(mc.spec, ds, precision, runs))
 
 
 def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None) -> float:
@@ -174,9 +185,19 @@ def train_seconds(mc, ds, runs: int, precision: str, n_train: int | None = None)
     return schedule_seconds(mc, mc.train, ds, runs, precision, len(ds.y_train) if n_train is None else n_train)
 
 
-def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1) -> float:
-    """Unlearning one model ``runs`` times for ``settings`` weight settings, on the retain set of ``alpha``."""
-    return settings * schedule_seconds(mc, mc.unlearn, ds, runs, precision, int(len(ds.y_train) * (1 - alpha)))
+def unlearn_seconds(mc, ds, runs: int, precision: str, alpha: float, settings: int = 1, method: str | None = None,
+                    sched=None) -> float:
+    """Unlearning one model ``runs`` times for ``settings`` weight settings of ``method`` (its step data, see
+    :data:`qunlearn.vocab.STEP_DATA`; ``None``: the retain set alone), on the data of ``alpha``, with the
+    schedule ``sched`` (default: the model's unlearning schedule)."""
+    from .vocab import STEP_DATA
+
+    n = len(ds.y_train)
+    n_retain = int(n * (1 - alpha))
+    data = STEP_DATA.get(method, "retain")
+    return settings * schedule_seconds(mc, sched or mc.unlearn, ds, runs, precision,
+                                       n if data == "union" else n_retain,
+                                       forget=n - n_retain if data == "forget" else 0)
 
 
 def estimate_seconds(part, ds) -> float:

@@ -46,7 +46,7 @@ from jax.flatten_util import ravel_pytree
 
 from . import landscape
 from .losses import bce, bernoulli_kl
-from .vocab import DEFAULT_WEIGHTS, PAPER_METHODS, resolve_weights  # noqa: F401  (names a config reads, no JAX)
+from .vocab import DEFAULT_WEIGHTS, PAPER_METHODS, STEP_DATA, STEP_DATA_KINDS, resolve_weights  # noqa: F401  (names a config reads, no JAX)
 
 METHODS: dict[str, Callable] = {}
 
@@ -88,12 +88,18 @@ class Plan:
     full_batch: bool = False  # ignore the configured batch size (one step per epoch)
 
 
-def method(name: str, weights: dict[str, float] | None = None):
-    """Register an unlearning method under ``name`` (``weights``: the loss weights it accepts, with defaults)."""
+def method(name: str, weights: dict[str, float] | None = None, step_data: str | None = None):
+    """Register an unlearning method under ``name`` (``weights``: the loss weights it accepts, with defaults;
+    ``step_data``: what a step passes over beyond a retain minibatch, for time estimates: ``"forget"`` the
+    whole forget set, ``"union"`` retain and forget minibatches; default: the retain minibatch alone)."""
+    if step_data is not None and step_data not in STEP_DATA_KINDS:
+        raise ValueError(f"step_data must be one of {', '.join(STEP_DATA_KINDS)}, got {step_data!r}")
 
     def register(fn):
         METHODS[name] = fn
         DEFAULT_WEIGHTS.setdefault(name, dict(weights or {}))
+        if step_data not in (None, "retain"):
+            STEP_DATA.setdefault(name, step_data)
         return fn
 
     return register

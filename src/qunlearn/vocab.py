@@ -21,6 +21,12 @@ DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "newton": {"damping": 0.1, "max_norm": 1.0, "exact_max": 512, "rank": 32},
 }
 
+# What a method's step passes over beyond a retain minibatch, for the plan's time estimate (the methods not
+# named: a retain minibatch alone): "forget", the whole forget set every step (a forget term in the loss);
+# "union", minibatches over retain and forget instead of retain. :func:`qunlearn.unlearn.method` adds to it.
+STEP_DATA: dict[str, str] = {"scrub": "forget", "gradient_ascent": "forget", "neggrad_plus": "forget",
+                             "random_labels": "union"}
+STEP_DATA_KINDS = ("retain", "forget", "union")
 
 # Weights that must be strictly positive: a zero would divide by a zero eigenvalue or stop the method.
 _POSITIVE = {("newton", "damping"), ("newton", "max_norm"), ("newton", "rank"), ("scrub_full", "max_epochs")}

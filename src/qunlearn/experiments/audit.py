@@ -173,7 +173,8 @@ def estimate_seconds(cfg: AuditConfig, ds) -> float:
         one = lambda m: train_seconds(mc, ds, cfg.n_models, cfg.precision, m)  # noqa: E731
         total += one(n) + one(int(n * (1 - cfg.alpha))) + one(n // 2)
         total += sum(one(int(n * (1 - cfg.alpha))) if m == "retrain" else
-                     unlearn_seconds(mc, ds, cfg.n_models, cfg.precision, cfg.alpha) for m in cfg.methods)
+                     unlearn_seconds(mc, ds, cfg.n_models, cfg.precision, cfg.alpha, method=m)
+                     for m in cfg.methods)
     return total
 
 

@@ -161,6 +161,12 @@ class MLPSpec:
         """Rough seconds of one forward pass of one sample (time estimates only): 1.5e-11 s per weight."""
         return 1.5e-11 * self.n_params(ds) * (2 if precision == "complex128" else 1)
 
+    def step_run_seconds(self, ds, precision: str) -> float:
+        """Rough seconds of one optimiser step of one run beyond its arithmetic (time estimates only): every
+        weight read and updated, 1.2e-9 s each (the XXZ MLPs, 400 epochs of three minibatches: 8192
+        inputs make the first layer's weights outgrow the caches)."""
+        return 1.2e-9 * self.n_params(ds) * (2 if precision == "complex128" else 1)
+
     overhead_seconds: ClassVar[float] = 3.0  # compiling one program (measured: about 3 s on 2 cores)
 
     def check_memory(self, ds, batch: int, runs: int, precision: str, what: str) -> None:

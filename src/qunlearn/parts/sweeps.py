@@ -151,8 +151,11 @@ class Sweeps(Experiment):
         u, n = cfg.unlearn, len(cfg.grid)
         settings = n * n if cfg.method == "scrub" else n
         borrowed = "models_from" in part.options
+        # a sweep evaluates each setting before and after unlearning only (qunlearn.experiments.sweeps)
         return sum((0 if borrowed else train_seconds(mc, ds, u.runs, u.precision))
-                   + unlearn_seconds(mc, ds, u.runs, u.precision, u.alpha, settings) for mc in u.models.values())
+                   + unlearn_seconds(mc, ds, u.runs, u.precision, u.alpha, settings, method=cfg.method,
+                                     sched=mc.unlearn.replace(eval_every=mc.unlearn.epochs))
+                   for mc in u.models.values())
 
     def setup_line(self, dataset, dirname, cfg):
         return (f"{dataset}/{dirname}: grid {', '.join(f'{g:g}' for g in cfg.get('sweep', {}).get('grid', []))}; "

@@ -64,8 +64,9 @@ def newton_hvps(mc, ds, weights: dict | None) -> int:
 
 
 def unlearn_work(cfg, ds) -> float:
-    """Training the models to unlearn, then every method (retrain always runs: it is the oracle); Newton's step
-    costs its Hessian-vector products over the retain set on top of its evaluations."""
+    """Training the models to unlearn, then every method (retrain always runs: it is the oracle), each with its
+    own step data; Newton's step costs its Hessian-vector products over the retain set on top of its
+    evaluations."""
     from ..progress import HVP_PASSES, train_seconds, unlearn_seconds
 
     methods = set(cfg.methods) | {"retrain"}
@@ -73,8 +74,8 @@ def unlearn_work(cfg, ds) -> float:
     total = 0.0
     for mc in cfg.models.values():
         total += train_seconds(mc, ds, cfg.runs, cfg.precision)
-        total += len(methods) * (unlearn_seconds(mc, ds, cfg.runs, cfg.precision, cfg.alpha)
-                                 + mc.spec.overhead_seconds)  # each method is a compiled program of its own
+        total += sum(unlearn_seconds(mc, ds, cfg.runs, cfg.precision, cfg.alpha, method=m)
+                     + mc.spec.overhead_seconds for m in methods)  # each method is a compiled program of its own
         if "newton" in methods:
             total += (cfg.runs * newton_hvps(mc, ds, cfg.weights.get("newton")) * n_retain * HVP_PASSES
                       * mc.spec.pass_seconds(ds, cfg.precision))
