@@ -80,6 +80,14 @@ def test_a_registered_method_declares_its_step_data_and_a_bad_kind_is_refused():
         vocab.STEP_DATA.pop("estimate_probe", None)
 
 
+def test_the_estimates_union_is_the_union_each_methods_plan_trains_on():
+    # vocab.STEP_DATA (JAX-free, for estimates) and Plan.union (what training runs) state one fact twice
+    from qunlearn import unlearn, vocab
+
+    for name in unlearn.METHODS:  # building a plan only defines its closures: no model needed
+        assert unlearn.plan(name, None, None).union == (vocab.STEP_DATA.get(name) == "union"), name
+
+
 def test_a_weight_sweep_counts_its_two_evaluations_not_the_unlearning_schedules():
     from qunlearn.parts.sweeps import EXPERIMENT as sweeps
 

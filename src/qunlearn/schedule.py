@@ -43,6 +43,11 @@ class TrainConfig(Schema):
         """Minibatches (optimiser steps) of one epoch over ``n`` samples: ``ceil(n / batch(n))``."""
         return -(-n // max(self.batch(n), 1))
 
+    def ends_only(self) -> "TrainConfig":
+        """The same schedule with its metrics recorded before the first epoch and after the last only (the
+        weight sweeps: the training is unchanged, the evaluations in between are gone)."""
+        return self.replace(eval_every=self.epochs)
+
 
 def eval_epochs(cfg: TrainConfig) -> np.ndarray:
     """Epochs at which :func:`fit` records metrics: 0, every ``eval_every``, and the last."""

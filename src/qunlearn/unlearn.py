@@ -46,7 +46,8 @@ from jax.flatten_util import ravel_pytree
 
 from . import landscape
 from .losses import bce, bernoulli_kl
-from .vocab import DEFAULT_WEIGHTS, PAPER_METHODS, STEP_DATA, STEP_DATA_KINDS, resolve_weights  # noqa: F401  (names a config reads, no JAX)
+from .vocab import DEFAULT_WEIGHTS, PAPER_METHODS, resolve_weights  # noqa: F401  (names a config reads, no JAX)
+from .vocab import STEP_DATA, STEP_DATA_KINDS
 
 METHODS: dict[str, Callable] = {}
 

@@ -47,7 +47,7 @@ def sweep_program(model, method: str, static_w: tuple, swept: tuple, ucfg, chunk
     """
     # metrics only before and after the last epoch (not every eval_every epochs): the training itself is
     # unchanged (the epochs' keys do not depend on the evaluation schedule), the per-epoch evaluations are gone
-    one = _unlearn_one(model, method, static_w, swept, ucfg.replace(eval_every=ucfg.epochs))
+    one = _unlearn_one(model, method, static_w, swept, ucfg.ends_only())
     per_runs = jax.vmap(one, in_axes=(0, 0, 0, None, None, None))
 
     def run(keys, trained, run_data, x_val, y_val, grid):

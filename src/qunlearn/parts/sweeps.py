@@ -151,10 +151,9 @@ class Sweeps(Experiment):
         u, n = cfg.unlearn, len(cfg.grid)
         settings = n * n if cfg.method == "scrub" else n
         borrowed = "models_from" in part.options
-        # a sweep evaluates each setting before and after unlearning only (qunlearn.experiments.sweeps)
         return sum((0 if borrowed else train_seconds(mc, ds, u.runs, u.precision))
                    + unlearn_seconds(mc, ds, u.runs, u.precision, u.alpha, settings, method=cfg.method,
-                                     sched=mc.unlearn.replace(eval_every=mc.unlearn.epochs))
+                                     sched=mc.unlearn.ends_only())  # as the sweep's program runs it
                    for mc in u.models.values())
 
     def setup_line(self, dataset, dirname, cfg):
